@@ -1,0 +1,270 @@
+//! [`PoolBuilder`]: the settings of a pool, checked when it is built.
+
+use std::fmt;
+use std::io;
+use std::sync::Arc as StdArc;
+
+use crossbeam_deque::Worker;
+
+use crate::job::JobRef;
+use crate::loom::sync::Arc;
+use crate::loom::thread;
+use crate::pool::WorkerPool;
+use crate::registry::Registry;
+use crate::worker;
+
+/// The environment variable that sets the default number of worker threads.
+pub const NUM_THREADS_ENV: &str = "STEALPOOL_NUM_THREADS";
+
+/// The most worker threads one pool may have.
+pub const MAX_THREADS: usize = 1024;
+
+/// The smallest stack size, in bytes, a worker thread may be given.
+pub const MIN_STACK_SIZE: usize = 64 * 1024;
+
+type ThreadNameFn = dyn Fn(usize) -> String + Send + Sync + 'static;
+
+/// Configures and builds a [`WorkerPool`].
+///
+/// Every setting is optional. Settings are checked by [`build`](Self::build), which returns a
+/// [`BuildError`] naming the bad one instead of panicking.
+///
+/// ```
+/// use stealpool::WorkerPool;
+///
+/// let pool = WorkerPool::builder()
+///     .num_threads(4)
+///     .thread_name(|i| format!("render-{i}"))
+///     .stack_size(8 << 20)
+///     .build()?;
+/// assert_eq!(pool.num_threads(), 4);
+/// # Ok::<(), stealpool::BuildError>(())
+/// ```
+#[derive(Default)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct PoolBuilder {
+    num_threads: Option<usize>,
+    thread_name: Option<StdArc<ThreadNameFn>>,
+    stack_size: Option<usize>,
+}
+
+impl PoolBuilder {
+    /// A builder with every setting at its default.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The number of worker threads: from 1 to [`MAX_THREADS`].
+    ///
+    /// Without this setting the width comes from the environment variable
+    /// `STEALPOOL_NUM_THREADS` when it is set to a positive number (`0` means "the default",
+    /// as with rayon's `RAYON_NUM_THREADS`), else from the number of CPUs this process may use.
+    pub fn num_threads(mut self, num_threads: usize) -> Self {
+        self.num_threads = Some(num_threads);
+        self
+    }
+
+    /// Names the OS thread of worker `i` (as shown by `top -H`, debuggers and panic messages).
+    /// The default is `stealpool-{i}`.
+    pub fn thread_name<F>(mut self, name: F) -> Self
+    where
+        F: Fn(usize) -> String + Send + Sync + 'static,
+    {
+        self.thread_name = Some(StdArc::new(name));
+        self
+    }
+
+    /// The stack size of each worker thread, in bytes; at least [`MIN_STACK_SIZE`]. The default
+    /// is the Rust standard library's (2 MiB unless `RUST_MIN_STACK` says otherwise).
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Checks the settings, starts the worker threads and returns the pool.
+    ///
+    /// ```
+    /// let err = stealpool::WorkerPool::builder().num_threads(0).build().unwrap_err();
+    /// assert!(err.to_string().contains("num_threads"));
+    /// ```
+    pub fn build(self) -> Result<WorkerPool, BuildError> {
+        let num_threads = match self.num_threads {
+            Some(n) => check_num_threads(n)?,
+            None => match env_num_threads()? {
+                Some(n) => n,
+                None => default_num_threads(),
+            },
+        };
+        if let Some(bytes) = self.stack_size {
+            if bytes < MIN_STACK_SIZE {
+                return Err(BuildError::new(ErrorKind::StackTooSmall(bytes)));
+            }
+        }
+        let deques: Vec<Worker<JobRef>> = (0..num_threads).map(|_| Worker::new_lifo()).collect();
+        let registry = Arc::new(Registry::new(deques.iter().map(Worker::stealer).collect()));
+        for (index, deque) in deques.into_iter().enumerate() {
+            let name = match &self.thread_name {
+                Some(name) => name(index),
+                None => format!("stealpool-{index}"),
+            };
+            let mut builder = thread::Builder::new().name(name);
+            if let Some(bytes) = self.stack_size {
+                builder = builder.stack_size(bytes);
+            }
+            let thread_registry = registry.clone();
+            match builder.spawn(move || worker::run(thread_registry, index, deque)) {
+                Ok(handle) => registry.add_thread(handle),
+                Err(err) => {
+                    // Workers that never started must not be waited for.
+                    for _ in index..num_threads {
+                        registry.worker_never_started();
+                    }
+                    registry.sleep.terminate_now();
+                    registry.wait_for_exit();
+                    return Err(BuildError::new(ErrorKind::Spawn(err)));
+                }
+            }
+        }
+        Ok(WorkerPool::from_registry(registry))
+    }
+}
+
+impl fmt::Debug for PoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolBuilder")
+            .field("num_threads", &self.num_threads)
+            .field("thread_name", &self.thread_name.as_ref().map(|_| "<fn>"))
+            .field("stack_size", &self.stack_size)
+            .finish()
+    }
+}
+
+fn check_num_threads(n: usize) -> Result<usize, BuildError> {
+    match n {
+        0 => Err(BuildError::new(ErrorKind::ZeroThreads)),
+        n if n > MAX_THREADS => Err(BuildError::new(ErrorKind::TooManyThreads(n))),
+        n => Ok(n),
+    }
+}
+
+/// The width the environment asks for: `Ok(None)` when unset or `0`.
+fn env_num_threads() -> Result<Option<usize>, BuildError> {
+    let value = match std::env::var(NUM_THREADS_ENV) {
+        Ok(value) => value,
+        Err(std::env::VarError::NotPresent) => return Ok(None),
+        Err(std::env::VarError::NotUnicode(raw)) => {
+            return Err(BuildError::new(ErrorKind::BadEnv(
+                raw.to_string_lossy().into_owned(),
+            )));
+        }
+    };
+    match value.trim().parse::<usize>() {
+        Ok(0) => Ok(None),
+        Ok(n) if n <= MAX_THREADS => Ok(Some(n)),
+        _ => Err(BuildError::new(ErrorKind::BadEnv(value))),
+    }
+}
+
+/// One worker per CPU this process may run on.
+pub(crate) fn default_num_threads() -> usize {
+    num_cpus::get().clamp(1, MAX_THREADS)
+}
+
+/// Builds a pool with default settings for [`WorkerPool::new`] and the global pool. A bad
+/// `STEALPOOL_NUM_THREADS` is reported on stderr and ignored (the CPU count is used instead).
+///
+/// # Panics
+/// If the operating system refuses to start a thread.
+pub(crate) fn build_default() -> WorkerPool {
+    let builder = match env_num_threads() {
+        Ok(_) => PoolBuilder::new(),
+        Err(err) => {
+            eprintln!(
+                "stealpool: {err}; using {} threads instead",
+                default_num_threads()
+            );
+            PoolBuilder::new().num_threads(default_num_threads())
+        }
+    };
+    match builder.build() {
+        Ok(pool) => pool,
+        Err(err) => panic!("stealpool: could not start the worker threads: {err}"),
+    }
+}
+
+/// Why a pool could not be built. Its message names the setting at fault.
+///
+/// ```
+/// let err = stealpool::WorkerPool::builder().stack_size(1024).build().unwrap_err();
+/// assert!(err.to_string().starts_with("stack_size"));
+/// ```
+#[derive(Debug)]
+pub struct BuildError {
+    kind: ErrorKind,
+}
+
+#[derive(Debug)]
+#[non_exhaustive]
+enum ErrorKind {
+    ZeroThreads,
+    TooManyThreads(usize),
+    StackTooSmall(usize),
+    BadEnv(String),
+    Spawn(io::Error),
+}
+
+impl BuildError {
+    fn new(kind: ErrorKind) -> Self {
+        BuildError { kind }
+    }
+
+    /// The name of the setting at fault: `"num_threads"`, `"stack_size"`,
+    /// `"STEALPOOL_NUM_THREADS"`, or `"thread spawn"` when the OS refused a thread.
+    pub fn setting(&self) -> &'static str {
+        match self.kind {
+            ErrorKind::ZeroThreads | ErrorKind::TooManyThreads(_) => "num_threads",
+            ErrorKind::StackTooSmall(_) => "stack_size",
+            ErrorKind::BadEnv(_) => NUM_THREADS_ENV,
+            ErrorKind::Spawn(_) => "thread spawn",
+        }
+    }
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ErrorKind::ZeroThreads => {
+                f.write_str("num_threads: a pool needs at least 1 thread (got 0)")
+            }
+            ErrorKind::TooManyThreads(n) => {
+                write!(
+                    f,
+                    "num_threads: at most {MAX_THREADS} threads are allowed (got {n})"
+                )
+            }
+            ErrorKind::StackTooSmall(n) => {
+                write!(
+                    f,
+                    "stack_size: at least {MIN_STACK_SIZE} bytes are needed (got {n})"
+                )
+            }
+            ErrorKind::BadEnv(value) => write!(
+                f,
+                "{NUM_THREADS_ENV}: expected a whole number from 0 to {MAX_THREADS} (got {value:?})"
+            ),
+            ErrorKind::Spawn(err) => write!(
+                f,
+                "thread spawn: the OS refused to start a worker thread: {err}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            ErrorKind::Spawn(err) => Some(err),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! The global pool and the free functions that find "the current pool".
+
+use std::sync::OnceLock;
+
+use crate::builder;
+use crate::loom::sync::Arc;
+use crate::pool::WorkerPool;
+use crate::registry::Registry;
+use crate::task::JoinHandle;
+use crate::worker::WorkerThread;
+
+static GLOBAL: OnceLock<WorkerPool> = OnceLock::new();
+
+/// The global pool, built with default settings on first use. It lives as long as the process.
+fn global_pool() -> &'static WorkerPool {
+    GLOBAL.get_or_init(builder::build_default)
+}
+
+/// The registry of the pool the calling thread works for, else the global pool's.
+fn current_registry<R>(f: impl FnOnce(&Arc<Registry>) -> R) -> R {
+    match WorkerThread::current() {
+        Some(worker) => f(worker.registry()),
+        None => f(global_pool().registry()),
+    }
+}
+
+/// Spawns `func` on the current pool: the pool whose worker calls it, else the global pool
+/// (built on first use with [`WorkerPool::new`]'s settings, `STEALPOOL_NUM_THREADS` included).
+///
+/// ```
+/// let handle = stealpool::spawn(|| 6 * 7);
+/// assert_eq!(handle.join().unwrap(), 42);
+/// ```
+pub fn spawn<F, T>(func: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    current_registry(|registry| registry.spawn(func))
+}
+
+/// The index of the worker running the calling code (`0..num_threads`), or `None` when the
+/// caller is not a worker of any stealpool pool.
+///
+/// ```
+/// assert_eq!(stealpool::current_thread_index(), None);
+/// let pool = stealpool::WorkerPool::builder().num_threads(3).build().unwrap();
+/// let index = pool.install(stealpool::current_thread_index).unwrap();
+/// assert!(index < 3);
+/// ```
+pub fn current_thread_index() -> Option<usize> {
+    WorkerThread::current().map(WorkerThread::index)
+}

@@ -1,0 +1,153 @@
+//! What the queues hold: a type-erased pointer to a job plus the function that runs it.
+//!
+//! Two kinds of job sit behind a [`JobRef`]:
+//! - a heap task cell ([`crate::task`]), made by `spawn`, owned jointly by the queue and the
+//!   handle;
+//! - a [`StackJob`], made by `install` on the caller's stack, which the caller keeps alive by
+//!   blocking on its latch until the job has run (or been aborted).
+//!
+//! A job in a queue is executed exactly once, in one of two modes: [`JobMode::Run`] runs it;
+//! [`JobMode::Abort`] is used when the pool has terminated and the job can no longer run, and
+//! resolves it without running user code (a task reports "cancelled"; a stack job hands its
+//! closure back to the caller).
+
+use std::any::Any;
+use std::mem;
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr::NonNull;
+
+use crate::latch::LockLatch;
+use crate::loom::cell::UnsafeCell;
+
+/// How a queued job is to be consumed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum JobMode {
+    /// Run the job's closure.
+    Run,
+    /// Resolve the job without running its closure (the pool is gone).
+    Abort,
+}
+
+/// A pointer to a queued job and the function that consumes it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct JobRef {
+    pointer: NonNull<()>,
+    execute_fn: unsafe fn(NonNull<()>, JobMode),
+}
+
+// SAFETY: a JobRef is only created for jobs whose closures are `Send` (see `JobRef::new`'s
+// callers), so handing the pointer to another thread hands over `Send` data.
+unsafe impl Send for JobRef {}
+
+impl JobRef {
+    /// # Safety
+    /// `pointer` must stay valid until `execute_fn` has been called on it once, and
+    /// `execute_fn(pointer, mode)` must be sound to call from any thread exactly once.
+    pub(crate) unsafe fn new(
+        pointer: NonNull<()>,
+        execute_fn: unsafe fn(NonNull<()>, JobMode),
+    ) -> Self {
+        JobRef {
+            pointer,
+            execute_fn,
+        }
+    }
+
+    /// Consumes the job.
+    ///
+    /// # Safety
+    /// Called at most once per job (the queues hand each `JobRef` out exactly once).
+    pub(crate) unsafe fn execute(self, mode: JobMode) {
+        // SAFETY: the caller guarantees a single call; `new`'s contract keeps the pointer valid.
+        unsafe { (self.execute_fn)(self.pointer, mode) }
+    }
+}
+
+/// The outcome of a [`StackJob`].
+enum JobResult<R> {
+    Pending,
+    Ok(R),
+    Panic(Box<dyn Any + Send>),
+    Aborted,
+}
+
+/// A job that lives on the stack of a thread which blocks until it has been consumed.
+pub(crate) struct StackJob<F, R> {
+    func: UnsafeCell<Option<F>>,
+    result: UnsafeCell<JobResult<R>>,
+    latch: LockLatch,
+}
+
+/// What became of a [`StackJob`] once its latch is set.
+pub(crate) enum StackOutcome<F, R> {
+    /// It ran and returned.
+    Ok(R),
+    /// It ran and panicked; the caller re-raises.
+    Panic(Box<dyn Any + Send>),
+    /// It was aborted; the closure comes back unrun.
+    Aborted(F),
+}
+
+impl<F, R> StackJob<F, R>
+where
+    F: FnOnce() -> R + Send,
+    R: Send,
+{
+    pub(crate) fn new(func: F) -> Self {
+        StackJob {
+            func: UnsafeCell::new(Some(func)),
+            result: UnsafeCell::new(JobResult::Pending),
+            latch: LockLatch::new(),
+        }
+    }
+
+    /// # Safety
+    /// The job must not move or be dropped until [`wait`](Self::wait) has returned, and the
+    /// returned `JobRef` must be executed exactly once.
+    pub(crate) unsafe fn as_job_ref(&self) -> JobRef {
+        let pointer = NonNull::from(self).cast::<()>();
+        // SAFETY: the caller keeps `self` alive and in place until the latch is set, which
+        // `execute` does last.
+        unsafe { JobRef::new(pointer, Self::execute) }
+    }
+
+    unsafe fn execute(pointer: NonNull<()>, mode: JobMode) {
+        // SAFETY: `pointer` came from `as_job_ref` on a live `StackJob<F, R>`.
+        let this = unsafe { pointer.cast::<Self>().as_ref() };
+        let outcome = match mode {
+            JobMode::Run => {
+                // SAFETY: until the latch is set only the executing thread touches `func`.
+                let func = this.func.with_mut(|f| unsafe { (*f).take() });
+                let func = func.expect("a stack job runs once");
+                match panic::catch_unwind(AssertUnwindSafe(func)) {
+                    Ok(value) => JobResult::Ok(value),
+                    Err(payload) => JobResult::Panic(payload),
+                }
+            }
+            JobMode::Abort => JobResult::Aborted,
+        };
+        // SAFETY: as above; the caller reads `result` only after the latch is set.
+        this.result.with_mut(|r| unsafe { *r = outcome });
+        // After this call the owner may return and free the job: touch nothing afterwards.
+        this.latch.set();
+    }
+
+    /// Blocks until the job has been consumed and returns what became of it.
+    pub(crate) fn wait(self) -> StackOutcome<F, R> {
+        self.latch.wait();
+        let result = self.result.with_mut(|r| {
+            // SAFETY: the latch is set, so the executing thread is done with the job.
+            unsafe { mem::replace(&mut *r, JobResult::Pending) }
+        });
+        match result {
+            JobResult::Ok(value) => StackOutcome::Ok(value),
+            JobResult::Panic(payload) => StackOutcome::Panic(payload),
+            JobResult::Aborted => {
+                // SAFETY: as above.
+                let func = self.func.with_mut(|f| unsafe { (*f).take() });
+                StackOutcome::Aborted(func.expect("an aborted job keeps its closure"))
+            }
+            JobResult::Pending => unreachable!("latch set before the result was written"),
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! # stealpool
+//!
+//! A pool of OS threads with a work-stealing scheduler, for CPU-heavy work.
+//!
+//! - [`WorkerPool`]: one worker thread per core (or as many as you ask for), each with its own
+//!   deque; a global queue for work submitted from outside; idle workers steal from busy ones
+//!   and sleep, costing no CPU, when there is nothing to do.
+//! - [`JoinHandle`]: the result of a spawned task, as a blocking handle *and* as a `Future`
+//!   any executor can await.
+//! - Panics stay inside their task and come back as a [`TaskError`]; the pool carries on.
+//! - [`WorkerPool::shutdown`] runs what is queued and joins the threads; later spawns are
+//!   refused with an error, never a panic.
+//!
+//! ```
+//! use stealpool::WorkerPool;
+//!
+//! let pool = WorkerPool::builder().num_threads(2).build()?;
+//! let handles: Vec<_> = (1..=4u64)
+//!     .map(|n| pool.spawn(move || (1..=n * 1000).sum::<u64>()))
+//!     .collect();
+//! let sums: Vec<u64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+//! assert_eq!(sums, [500_500, 2_001_000, 4_501_500, 8_002_000]);
+//!
+//! let failed = pool.spawn(|| -> u64 { panic!("bad input") }).join();
+//! assert!(failed.unwrap_err().is_panic());
+//! pool.shutdown();
+//! # Ok::<(), stealpool::BuildError>(())
+//! ```
+//!
+//! `ARCHITECTURE.md` in the repository follows one task from `spawn` to its result.
+
+#![deny(missing_docs)]
+#![deny(missing_debug_implementations)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+mod builder;
+mod error;
+mod global;
+mod job;
+mod latch;
+mod loom;
+mod pool;
+mod registry;
+mod sleep;
+mod task;
+mod unwind;
+mod worker;
+
+pub use builder::{BuildError, MAX_THREADS, MIN_STACK_SIZE, NUM_THREADS_ENV, PoolBuilder};
+pub use error::TaskError;
+pub use global::{current_thread_index, spawn};
+pub use pool::WorkerPool;
+pub use task::JoinHandle;

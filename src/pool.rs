@@ -1,0 +1,164 @@
+//! [`WorkerPool`]: the user's handle to a pool.
+
+use std::fmt;
+
+use crate::builder::{self, PoolBuilder};
+use crate::loom::sync::Arc;
+use crate::registry::Registry;
+use crate::task::JoinHandle;
+
+/// A pool of worker threads with a work-stealing scheduler.
+///
+/// Cloning a `WorkerPool` is cheap and gives another handle to the same pool. When the last
+/// handle is dropped the pool closes: work already queued still runs, then the threads exit on
+/// their own (dropping does not block). Call [`shutdown`](Self::shutdown) to wait for that.
+///
+/// ```
+/// use stealpool::WorkerPool;
+///
+/// let pool = WorkerPool::builder().num_threads(2).build().unwrap();
+/// let handles: Vec<_> = (0..10u64).map(|i| pool.spawn(move || i * i)).collect();
+/// let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+/// assert_eq!(sum, 285);
+/// pool.shutdown();
+/// ```
+#[derive(Clone)]
+pub struct WorkerPool {
+    inner: Arc<PoolInner>,
+}
+
+/// Shared by the clones of one `WorkerPool`; its drop closes the pool.
+struct PoolInner {
+    registry: Arc<Registry>,
+}
+
+impl Drop for PoolInner {
+    fn drop(&mut self) {
+        self.registry.close();
+    }
+}
+
+impl WorkerPool {
+    /// A pool with the default settings: one worker per CPU this process may use, or
+    /// `STEALPOOL_NUM_THREADS` workers when that variable holds a positive number. A bad value
+    /// of the variable is reported on stderr and ignored (use [`builder`](Self::builder) to get
+    /// it as an error instead).
+    ///
+    /// # Panics
+    /// If the operating system refuses to start a thread.
+    pub fn new() -> WorkerPool {
+        builder::build_default()
+    }
+
+    /// A [`PoolBuilder`] to choose the settings.
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder::new()
+    }
+
+    pub(crate) fn from_registry(registry: Arc<Registry>) -> WorkerPool {
+        WorkerPool {
+            inner: Arc::new(PoolInner { registry }),
+        }
+    }
+
+    pub(crate) fn registry(&self) -> &Arc<Registry> {
+        &self.inner.registry
+    }
+
+    /// Runs `func` on the pool and returns a handle to its result.
+    ///
+    /// Called from outside the pool, the task goes to the pool's global queue; called from one
+    /// of its workers, to that worker's own deque (where it runs next unless another worker
+    /// steals it first). After [`shutdown`](Self::shutdown) the handle resolves at once to an
+    /// error whose [`is_cancelled`](crate::TaskError::is_cancelled) is true; spawning never
+    /// panics and never blocks.
+    ///
+    /// ```
+    /// let pool = stealpool::WorkerPool::builder().num_threads(2).build().unwrap();
+    /// let handle = pool.spawn(|| "hello from a worker");
+    /// assert_eq!(handle.join().unwrap(), "hello from a worker");
+    /// ```
+    pub fn spawn<F, T>(&self, func: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner.registry.spawn(func)
+    }
+
+    /// Runs `op` on one of the pool's workers, blocks until it returns, and returns its value.
+    /// `op` may borrow from the caller's stack. Inside `op`, [`stealpool::spawn`](crate::spawn)
+    /// and [`current_thread_index`](crate::current_thread_index) refer to this pool.
+    ///
+    /// Called from one of this pool's own workers, `op` runs right there. A panic in `op` is
+    /// re-raised in the caller. On a pool that was shut down, `op` runs on the calling thread
+    /// (there is no worker left to run it, and `install` has no error to report).
+    ///
+    /// ```
+    /// let pool = stealpool::WorkerPool::builder().num_threads(2).build().unwrap();
+    /// let data = vec![1, 2, 3];
+    /// let (sum, on_worker) = pool.install(|| (data.iter().sum::<i32>(), stealpool::current_thread_index().is_some()));
+    /// assert_eq!(sum, 6);
+    /// assert!(on_worker);
+    /// ```
+    pub fn install<OP, R>(&self, op: OP) -> R
+    where
+        OP: FnOnce() -> R + Send,
+        R: Send,
+    {
+        self.inner.registry.install(op)
+    }
+
+    /// The number of worker threads.
+    pub fn num_threads(&self) -> usize {
+        self.inner.registry.num_threads()
+    }
+
+    /// Shuts the pool down gracefully: refuses new work from outside the pool, runs everything
+    /// already queued (including what those tasks spawn), then joins the worker threads.
+    ///
+    /// Later spawns resolve at once to a cancelled error. Calling it again, or from several
+    /// clones, is fine: every call returns once the threads are gone.
+    ///
+    /// Called from inside one of the pool's own tasks it cannot wait for the threads (the
+    /// caller is one of them), so it only closes the pool and returns; the queued work still
+    /// runs and the threads exit after the calling task returns.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let pool = stealpool::WorkerPool::builder().num_threads(2).build().unwrap();
+    /// let done = Arc::new(AtomicUsize::new(0));
+    /// for _ in 0..100 {
+    ///     let done = done.clone();
+    ///     pool.spawn(move || done.fetch_add(1, Ordering::Relaxed));
+    /// }
+    /// pool.shutdown();
+    /// assert_eq!(done.load(Ordering::Relaxed), 100);
+    /// assert!(pool.spawn(|| ()).join().unwrap_err().is_cancelled());
+    /// ```
+    pub fn shutdown(&self) {
+        let registry = &self.inner.registry;
+        registry.close();
+        if registry.current_worker().is_none() {
+            registry.wait_for_exit();
+        }
+    }
+}
+
+impl Default for WorkerPool {
+    fn default() -> Self {
+        WorkerPool::new()
+    }
+}
+
+impl fmt::Debug for WorkerPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let registry = &self.inner.registry;
+        f.debug_struct("WorkerPool")
+            .field("num_threads", &registry.num_threads())
+            .field("closed", &registry.sleep.is_closed())
+            .finish()
+    }
+}

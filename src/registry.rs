@@ -1,0 +1,185 @@
+//! The state one pool's workers share: the global injector, every worker's stealer, the sleep
+//! module, and the bookkeeping of live threads.
+//!
+//! A [`WorkerPool`](crate::WorkerPool) handle and every worker thread hold an `Arc<Registry>`.
+//! Closing the pool (shutdown, or the last handle dropped) does not free it: the workers keep
+//! it until they have drained the queues and left.
+
+use std::fmt;
+
+use crossbeam_deque::{Injector, Steal, Stealer};
+
+use crate::job::{JobMode, JobRef, StackJob, StackOutcome};
+use crate::loom::sync::atomic::{Ordering, fence};
+use crate::loom::sync::{Condvar, Mutex};
+use crate::loom::thread;
+use crate::sleep::Sleep;
+use crate::task::{self, JoinHandle};
+use crate::worker::WorkerThread;
+
+pub(crate) struct Registry {
+    /// Work submitted from outside the pool.
+    pub(crate) injector: Injector<JobRef>,
+    /// One per worker, indexed like the workers.
+    pub(crate) stealers: Box<[Stealer<JobRef>]>,
+    pub(crate) sleep: Sleep,
+    /// Worker threads still running their main loop.
+    live: Mutex<usize>,
+    all_exited: Condvar,
+    /// OS thread handles, taken and joined by the first `shutdown` that waits.
+    threads: Mutex<Vec<thread::JoinHandle<()>>>,
+}
+
+impl Registry {
+    pub(crate) fn new(stealers: Vec<Stealer<JobRef>>) -> Self {
+        let workers = stealers.len();
+        Registry {
+            injector: Injector::new(),
+            stealers: stealers.into_boxed_slice(),
+            sleep: Sleep::new(workers),
+            live: Mutex::new(workers),
+            all_exited: Condvar::new(),
+            threads: Mutex::new(Vec::with_capacity(workers)),
+        }
+    }
+
+    pub(crate) fn num_threads(&self) -> usize {
+        self.stealers.len()
+    }
+
+    pub(crate) fn add_thread(&self, handle: thread::JoinHandle<()>) {
+        self.threads.lock().push(handle);
+    }
+
+    /// True when some queue a worker can reach holds work (a snapshot; used as the final
+    /// check before sleeping, after the sleeper registered).
+    pub(crate) fn has_work(&self) -> bool {
+        !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
+    }
+
+    /// Is the calling thread one of this pool's workers?
+    pub(crate) fn current_worker(&self) -> Option<&WorkerThread> {
+        WorkerThread::current().filter(|w| std::ptr::eq(&**w.registry(), self))
+    }
+
+    /// Spawns a task: onto the calling worker's own deque when called from this pool, else
+    /// into the injector; a closed pool resolves the handle at once as cancelled.
+    pub(crate) fn spawn<F, T>(&self, func: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (job, handle) = task::new_task(func);
+        match self.current_worker() {
+            Some(worker) => worker.push(job),
+            None => self.inject(job),
+        }
+        handle
+    }
+
+    /// Queues a job from outside the pool. If the pool no longer takes work the job is
+    /// aborted (a task reports cancelled; a stack job gets its closure back).
+    pub(crate) fn inject(&self, job: JobRef) {
+        if self.sleep.is_closed() {
+            // SAFETY: the job was never queued, so this is its one execution.
+            unsafe { job.execute(JobMode::Abort) };
+            return;
+        }
+        self.injector.push(job);
+        // `notify_work` begins with a SeqCst fence, which orders the push before the
+        // `terminated` load below (see `drain_injector`).
+        self.sleep.notify_work();
+        if self.sleep.is_terminated() {
+            // The workers may have left without seeing our job: resolve it ourselves.
+            self.drain_injector();
+        }
+    }
+
+    /// Aborts every job left in the injector. Called by the last worker to leave and by a
+    /// submitter that finds the pool terminated: with SeqCst fences on both sides, whichever
+    /// runs last sees the job, so no job is ever left unresolved.
+    pub(crate) fn drain_injector(&self) {
+        fence(Ordering::SeqCst);
+        loop {
+            match self.injector.steal() {
+                // SAFETY: a job stolen from the queue is ours to execute, once.
+                Steal::Success(job) => unsafe { job.execute(JobMode::Abort) },
+                Steal::Empty => break,
+                Steal::Retry => thread::yield_now(),
+            }
+        }
+    }
+
+    /// Runs `op` on one of the pool's workers and returns its result, blocking the caller.
+    /// On a worker of this pool it runs inline; on a closed pool, on the calling thread.
+    pub(crate) fn install<OP, R>(&self, op: OP) -> R
+    where
+        OP: FnOnce() -> R + Send,
+        R: Send,
+    {
+        if self.current_worker().is_some() {
+            return op();
+        }
+        let job = StackJob::new(op);
+        // SAFETY: `job` stays on this stack frame until `wait` below returns, which is after
+        // the job was executed; `inject` executes or queues it exactly once.
+        self.inject(unsafe { job.as_job_ref() });
+        match job.wait() {
+            StackOutcome::Ok(value) => value,
+            StackOutcome::Panic(payload) => std::panic::resume_unwind(payload),
+            StackOutcome::Aborted(op) => op(),
+        }
+    }
+
+    /// Closes the pool to outside work; the workers finish what is queued and leave.
+    pub(crate) fn close(&self) {
+        self.sleep.close();
+    }
+
+    /// A worker that was counted as live could not be started.
+    pub(crate) fn worker_never_started(&self) {
+        self.worker_exited();
+    }
+
+    /// A worker left its main loop for good. The last one resolves stragglers and tells the
+    /// waiters in [`wait_for_exit`](Self::wait_for_exit).
+    pub(crate) fn worker_exited(&self) {
+        let mut live = self.live.lock();
+        *live -= 1;
+        if *live == 0 {
+            self.drain_injector();
+            self.all_exited.notify_all();
+        }
+    }
+
+    /// Blocks until every worker has left, then joins the OS threads (if nobody else did).
+    pub(crate) fn wait_for_exit(&self) {
+        let mut live = self.live.lock();
+        while *live > 0 {
+            live = self.all_exited.wait(live);
+        }
+        drop(live);
+        let threads = std::mem::take(&mut *self.threads.lock());
+        for handle in threads {
+            // A worker loop never unwinds (tasks' panics are caught), so join cannot fail.
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        // Every worker has left (they hold the registry); resolve anything still queued.
+        self.drain_injector();
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("num_threads", &self.num_threads())
+            .field("closed", &self.sleep.is_closed())
+            .field("terminated", &self.sleep.is_terminated())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,187 @@
+//! Model checks of the sleep/wake protocol: run with
+//! `RUSTFLAGS="--cfg loom" cargo test --release --lib loom`.
+//!
+//! The queues are stood in for by one loom-instrumented counter per model, accessed with the
+//! same orderings the real deques use for their emptiness checks (SeqCst), so every
+//! interleaving of "push, then notify" against "register, fence, re-check, park" is explored.
+
+use super::*;
+use crate::loom::sync::Arc;
+use crate::loom::sync::atomic::AtomicUsize;
+use loom::thread;
+
+/// A stand-in queue: a count of items.
+struct Queue(AtomicUsize);
+
+impl Queue {
+    fn new() -> Self {
+        Queue(AtomicUsize::new(0))
+    }
+
+    fn push(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn try_pop(&self) -> bool {
+        let mut n = self.0.load(Ordering::SeqCst);
+        while n > 0 {
+            match self
+                .0
+                .compare_exchange(n, n - 1, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return true,
+                Err(actual) => n = actual,
+            }
+        }
+        false
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.load(Ordering::SeqCst) == 0
+    }
+}
+
+/// A worker's main loop, reduced to the protocol: take work, else search, else sleep.
+/// Returns how many items it took before it was told to terminate, or once it took `quota`.
+fn worker_loop(sleep: &Sleep, queue: &Queue, index: usize, quota: usize) -> usize {
+    let mut taken = 0;
+    let mut searching = false;
+    loop {
+        if taken == quota {
+            return taken;
+        }
+        if queue.try_pop() {
+            if searching {
+                sleep.stop_searching(|| !queue.is_empty());
+                searching = false;
+            }
+            taken += 1;
+            continue;
+        }
+        if !searching {
+            sleep.start_searching();
+        }
+        match sleep.sleep(index, SleepKind::Idle, true, &|| !queue.is_empty()) {
+            Wakeup::Resumed => searching = true,
+            Wakeup::Terminate => return taken,
+        }
+    }
+}
+
+/// One worker, one item pushed while the worker may be on its way to sleep: the worker must
+/// take it. Nothing else ever wakes the worker, so a lost wake-up leaves it parked, which
+/// loom reports as a deadlock.
+#[test]
+fn no_lost_wakeup_with_one_worker() {
+    loom::model(|| {
+        let sleep = Arc::new(Sleep::new(1));
+        let queue = Arc::new(Queue::new());
+        let worker = {
+            let (sleep, queue) = (sleep.clone(), queue.clone());
+            thread::spawn(move || worker_loop(&sleep, &queue, 0, 1))
+        };
+        queue.push();
+        sleep.notify_work();
+        assert_eq!(worker.join().unwrap(), 1);
+    });
+}
+
+/// Two workers each leave after one item; two items are pushed. Both must be taken without
+/// any close or other rescue: the searching/sleeping hand-off alone has to wake the second
+/// worker when the first one is busy or was the one woken.
+#[test]
+fn no_lost_wakeup_with_two_workers() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(3);
+    builder.check(|| {
+        let sleep = Arc::new(Sleep::new(2));
+        let queue = Arc::new(Queue::new());
+        let workers: Vec<_> = (0..2)
+            .map(|index| {
+                let (sleep, queue) = (sleep.clone(), queue.clone());
+                thread::spawn(move || worker_loop(&sleep, &queue, index, 1))
+            })
+            .collect();
+        queue.push();
+        sleep.notify_work();
+        queue.push();
+        sleep.notify_work();
+        let taken: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+        assert_eq!(taken, 2);
+    });
+}
+
+/// Closing a pool whose worker may be anywhere in its loop: the queued item still runs, then
+/// the worker terminates.
+#[test]
+fn close_runs_queued_work_then_terminates() {
+    loom::model(|| {
+        let sleep = Arc::new(Sleep::new(1));
+        let queue = Arc::new(Queue::new());
+        let worker = {
+            let (sleep, queue) = (sleep.clone(), queue.clone());
+            thread::spawn(move || worker_loop(&sleep, &queue, 0, usize::MAX))
+        };
+        queue.push();
+        sleep.notify_work();
+        sleep.close();
+        assert_eq!(worker.join().unwrap(), 1);
+        assert!(sleep.is_terminated());
+    });
+}
+
+/// Two workers, two items: both items run, and closing the pool ends both workers, whatever
+/// the interleaving of pushes, searches, sleeps and the close.
+#[test]
+fn two_workers_take_all_work_then_terminate() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(2);
+    builder.check(|| {
+        let sleep = Arc::new(Sleep::new(2));
+        let queue = Arc::new(Queue::new());
+        let workers: Vec<_> = (0..2)
+            .map(|index| {
+                let (sleep, queue) = (sleep.clone(), queue.clone());
+                thread::spawn(move || worker_loop(&sleep, &queue, index, usize::MAX))
+            })
+            .collect();
+        queue.push();
+        sleep.notify_work();
+        queue.push();
+        sleep.notify_work();
+        sleep.close();
+        let taken: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+        assert_eq!(taken, 2);
+    });
+}
+
+/// A worker waiting for a join: the completer sets the flag, then wakes that worker. The
+/// worker must not sleep through it, whether the wake comes before, during or after its
+/// registration as a sleeper.
+#[test]
+fn specific_wakeup_reaches_a_joining_worker() {
+    loom::model(|| {
+        let sleep = Arc::new(Sleep::new(1));
+        let done = Arc::new(AtomicUsize::new(0));
+        let waiter = {
+            let (sleep, done) = (sleep.clone(), done.clone());
+            thread::spawn(move || {
+                let mut searching = false;
+                while done.load(Ordering::Acquire) == 0 {
+                    let probe = || done.load(Ordering::Acquire) != 0;
+                    let wakeup = sleep.sleep(0, SleepKind::Join, searching, &probe);
+                    assert_eq!(wakeup, Wakeup::Resumed);
+                    searching = true;
+                }
+                if searching {
+                    sleep.stop_searching(|| false);
+                }
+            })
+        };
+        done.store(1, Ordering::Release);
+        sleep.wake_worker(0);
+        waiter.join().unwrap();
+        assert_eq!(searching(sleep.state.load(Ordering::SeqCst)), 0);
+        assert_eq!(sleeping(sleep.state.load(Ordering::SeqCst)), 0);
+    });
+}

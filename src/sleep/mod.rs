@@ -1,0 +1,281 @@
+//! Sleeping and waking workers, and the quiescence that ends a closed pool.
+//!
+//! The protocol, its counters and the races it closes are described in `README.md` beside
+//! this file; read it before changing anything here. In short:
+//! - `state` packs how many workers are *searching* (looking for work, not yet asleep) and how
+//!   many are *sleeping* (registered in `sleepers`), so a submitter can decide with one load
+//!   whether anybody needs waking.
+//! - A submitter wakes a sleeper only when no worker is searching.
+//! - A worker going to sleep registers first, then looks for work once more, then parks; a
+//!   submitter pushes first, then looks at `state`. Sequentially consistent fences on both
+//!   sides make it impossible for both to miss each other (no lost wake-up).
+//! - Each worker parks on its own [`Slot`], so a specific worker can be woken (a join it waits
+//!   on has finished) and a stale wake-up is never taken by the wrong worker.
+
+use crossbeam_utils::CachePadded;
+
+use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+use crate::loom::sync::{Condvar, Mutex};
+
+const SEARCHING_ONE: usize = 1;
+const SLEEPING_SHIFT: u32 = 16;
+const SLEEPING_ONE: usize = 1 << SLEEPING_SHIFT;
+const FIELD_MASK: usize = SLEEPING_ONE - 1;
+/// Moves one worker from sleeping to searching (subtract) or back (add).
+const SLEEPING_TO_SEARCHING: usize = SLEEPING_ONE - SEARCHING_ONE;
+
+/// The most workers the packed counters can hold.
+pub(crate) const MAX_WORKERS: usize = FIELD_MASK;
+
+fn searching(state: usize) -> usize {
+    state & FIELD_MASK
+}
+
+fn sleeping(state: usize) -> usize {
+    (state >> SLEEPING_SHIFT) & FIELD_MASK
+}
+
+/// Why a worker sleeps, which decides whether it can take part in ending the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SleepKind {
+    /// In the main loop with nothing to do.
+    Idle,
+    /// Inside a task, waiting for something (a join) to finish.
+    Join,
+}
+
+/// How a sleep ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wakeup {
+    /// Look for work again; the worker now counts as searching.
+    Resumed,
+    /// The pool is closed and quiescent: leave the main loop.
+    Terminate,
+}
+
+#[derive(Debug)]
+struct Sleeper {
+    index: usize,
+    kind: SleepKind,
+}
+
+/// One worker's parking place.
+#[derive(Debug)]
+struct Slot {
+    notified: Mutex<bool>,
+    cond: Condvar,
+}
+
+impl Slot {
+    fn notify(&self) {
+        let mut notified = self.notified.lock();
+        *notified = true;
+        self.cond.notify_one();
+    }
+}
+
+/// The sleep/wake state of one pool.
+#[derive(Debug)]
+pub(crate) struct Sleep {
+    /// `searching | sleeping << 16`.
+    state: CachePadded<AtomicUsize>,
+    /// The registered sleepers, most recent last (woken first: its cache is warmest).
+    sleepers: Mutex<Vec<Sleeper>>,
+    slots: Box<[CachePadded<Slot>]>,
+    /// No new work from outside the pool is accepted.
+    closed: AtomicBool,
+    /// All workers have been told to leave.
+    terminated: AtomicBool,
+}
+
+impl Sleep {
+    pub(crate) fn new(workers: usize) -> Self {
+        assert!(workers <= MAX_WORKERS);
+        Sleep {
+            state: CachePadded::new(AtomicUsize::new(0)),
+            sleepers: Mutex::new(Vec::with_capacity(workers)),
+            slots: (0..workers)
+                .map(|_| {
+                    CachePadded::new(Slot {
+                        notified: Mutex::new(false),
+                        cond: Condvar::new(),
+                    })
+                })
+                .collect(),
+            closed: AtomicBool::new(false),
+            terminated: AtomicBool::new(false),
+        }
+    }
+
+    /// A worker that ran out of local work starts looking elsewhere.
+    pub(crate) fn start_searching(&self) {
+        self.state.fetch_add(SEARCHING_ONE, Ordering::SeqCst);
+    }
+
+    /// A searching worker found work. If it was the last searcher and work is still visible
+    /// (`has_work`), it wakes a sleeper to take over the search: submitters that saw it
+    /// searching relied on it and woke nobody.
+    pub(crate) fn stop_searching(&self, has_work: impl Fn() -> bool) {
+        let prev = self.state.fetch_sub(SEARCHING_ONE, Ordering::SeqCst);
+        debug_assert!(searching(prev) >= 1);
+        if searching(prev) == 1 && sleeping(prev) > 0 {
+            fence(Ordering::SeqCst);
+            if has_work() {
+                self.wake_one();
+            }
+        }
+    }
+
+    /// Called after new work was pushed anywhere a worker looks: wakes a sleeper when no
+    /// worker is searching. The fast path is one fence and one load.
+    pub(crate) fn notify_work(&self) {
+        fence(Ordering::SeqCst);
+        let state = self.state.load(Ordering::SeqCst);
+        if searching(state) == 0 && sleeping(state) > 0 {
+            self.wake_one();
+        }
+    }
+
+    /// Wakes the most recent sleeper as a searcher. False when nobody was asleep.
+    fn wake_one(&self) -> bool {
+        let mut sleepers = self.sleepers.lock();
+        let Some(sleeper) = sleepers.pop() else {
+            return false;
+        };
+        self.state
+            .fetch_sub(SLEEPING_TO_SEARCHING, Ordering::SeqCst);
+        drop(sleepers);
+        self.slots[sleeper.index].notify();
+        true
+    }
+
+    /// Wakes worker `index` (something it waits for has happened), whether it is asleep,
+    /// about to sleep, or awake (then its next sleep returns at once).
+    pub(crate) fn wake_worker(&self, index: usize) {
+        self.unregister(index);
+        self.slots[index].notify();
+    }
+
+    /// Removes `index` from the sleepers if it is there, counting it as searching.
+    fn unregister(&self, index: usize) {
+        let mut sleepers = self.sleepers.lock();
+        if let Some(pos) = sleepers.iter().position(|s| s.index == index) {
+            sleepers.swap_remove(pos);
+            self.state
+                .fetch_sub(SLEEPING_TO_SEARCHING, Ordering::SeqCst);
+        }
+    }
+
+    /// Wakes every sleeper.
+    fn wake_all(&self) {
+        let mut sleepers = self.sleepers.lock();
+        let woken: Vec<Sleeper> = sleepers.drain(..).collect();
+        if !woken.is_empty() {
+            self.state
+                .fetch_sub(woken.len() * SLEEPING_TO_SEARCHING, Ordering::SeqCst);
+        }
+        drop(sleepers);
+        for sleeper in woken {
+            self.slots[sleeper.index].notify();
+        }
+    }
+
+    /// Puts worker `index` to sleep until it is woken, unless `probe` (checked after the
+    /// worker has registered as a sleeper) says there is a reason to stay awake.
+    ///
+    /// `searching` says whether the worker counted itself as searching; on return with
+    /// [`Wakeup::Resumed`] it always counts as searching.
+    pub(crate) fn sleep(
+        &self,
+        index: usize,
+        kind: SleepKind,
+        searching: bool,
+        probe: &dyn Fn() -> bool,
+    ) -> Wakeup {
+        let slot = &self.slots[index];
+        *slot.notified.lock() = false;
+        {
+            let mut sleepers = self.sleepers.lock();
+            sleepers.push(Sleeper { index, kind });
+            let delta = if searching {
+                SLEEPING_TO_SEARCHING
+            } else {
+                SLEEPING_ONE
+            };
+            self.state.fetch_add(delta, Ordering::SeqCst);
+        }
+        // Pairs with the fence in `notify_work`: either we see the pushed work below, or the
+        // submitter sees us in `state` and wakes us.
+        fence(Ordering::SeqCst);
+
+        if kind == SleepKind::Idle && self.terminated.load(Ordering::SeqCst) {
+            self.unregister(index);
+            return Wakeup::Terminate;
+        }
+        if probe() {
+            self.unregister(index);
+            return Wakeup::Resumed;
+        }
+        if kind == SleepKind::Idle && self.closed.load(Ordering::SeqCst) && self.try_terminate() {
+            return Wakeup::Terminate;
+        }
+
+        let mut notified = slot.notified.lock();
+        while !*notified {
+            notified = slot.cond.wait(notified);
+        }
+        drop(notified);
+        // A wake-up that raced with our registration may have left us listed.
+        self.unregister(index);
+        if kind == SleepKind::Idle && self.terminated.load(Ordering::SeqCst) {
+            Wakeup::Terminate
+        } else {
+            Wakeup::Resumed
+        }
+    }
+
+    /// Ends the pool if every worker is asleep in its main loop: then no worker runs a task,
+    /// so none can add work, and each checked for work after registering. Called by a worker
+    /// that is itself registered and found no work.
+    fn try_terminate(&self) -> bool {
+        let sleepers = self.sleepers.lock();
+        let everyone_idle = sleepers.len() == self.slots.len()
+            && sleepers.iter().all(|s| s.kind == SleepKind::Idle);
+        if !everyone_idle {
+            return false;
+        }
+        self.terminated.store(true, Ordering::SeqCst);
+        drop(sleepers);
+        self.wake_all();
+        true
+    }
+
+    /// Refuses new outside work from now on and wakes everyone so that the workers, once out
+    /// of work, find the pool closed and end it. False if it was already closed.
+    pub(crate) fn close(&self) -> bool {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return false;
+        }
+        self.wake_all();
+        true
+    }
+
+    /// Ends the pool at once (used when the pool could not be built completely, before any
+    /// work was accepted).
+    pub(crate) fn terminate_now(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.terminated.store(true, Ordering::SeqCst);
+        self.wake_all();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn is_terminated(&self) -> bool {
+        self.terminated.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests;

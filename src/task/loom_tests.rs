@@ -1,0 +1,138 @@
+//! Model checks of the task cell: completion racing with a blocking join, with a future's
+//! waker, with a waker swap and with the handle being dropped. Run with
+//! `RUSTFLAGS="--cfg loom" cargo test --release --lib loom`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc as StdArc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use super::*;
+use crate::loom::sync::Arc;
+use crate::loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::thread;
+
+/// Runs a queued job on another thread.
+fn run_elsewhere(job: JobRef) -> thread::JoinHandle<()> {
+    thread::spawn(move || unsafe { job.execute(JobMode::Run) })
+}
+
+/// A waker that counts its wake-ups and unparks the thread that made it.
+struct CountingWaker {
+    wakes: Arc<AtomicUsize>,
+    thread: loom::thread::Thread,
+}
+
+impl Wake for CountingWaker {
+    fn wake(self: StdArc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &StdArc<Self>) {
+        self.wakes.fetch_add(1, Ordering::SeqCst);
+        self.thread.unpark();
+    }
+}
+
+fn counting_waker() -> (Waker, Arc<AtomicUsize>) {
+    let wakes = Arc::new(AtomicUsize::new(0));
+    let waker = Waker::from(StdArc::new(CountingWaker {
+        wakes: wakes.clone(),
+        thread: loom::thread::current(),
+    }));
+    (waker, wakes)
+}
+
+#[test]
+fn completion_races_blocking_join() {
+    loom::model(|| {
+        let (job, handle) = new_task(|| 42);
+        let worker = run_elsewhere(job);
+        assert_eq!(handle.join().unwrap(), 42);
+        worker.join().unwrap();
+    });
+}
+
+#[test]
+fn completion_races_future_waker_which_fires_exactly_once() {
+    loom::model(|| {
+        let (job, mut handle) = new_task(|| 7);
+        let worker = run_elsewhere(job);
+        let (waker, wakes) = counting_waker();
+        let mut cx = Context::from_waker(&waker);
+        let result = loop {
+            match Pin::new(&mut handle).poll(&mut cx) {
+                Poll::Ready(result) => break result,
+                Poll::Pending => {
+                    // Wait for the wake-up; a lost one leaves this thread parked (deadlock).
+                    while wakes.load(Ordering::SeqCst) == 0 {
+                        loom::thread::park();
+                    }
+                }
+            }
+        };
+        assert_eq!(result.unwrap(), 7);
+        worker.join().unwrap();
+        assert!(wakes.load(Ordering::SeqCst) <= 1);
+    });
+}
+
+#[test]
+fn waker_swap_races_completion() {
+    loom::model(|| {
+        let (job, mut handle) = new_task(|| 1);
+        let (first, first_wakes) = counting_waker();
+        let (second, second_wakes) = counting_waker();
+        // Register the first waker before the task can run, then race the swap.
+        let registered = Pin::new(&mut handle).poll(&mut Context::from_waker(&first));
+        assert!(registered.is_pending());
+        let worker = run_elsewhere(job);
+        let mut cx = Context::from_waker(&second);
+        let result = loop {
+            match Pin::new(&mut handle).poll(&mut cx) {
+                Poll::Ready(result) => break result,
+                Poll::Pending => {
+                    while second_wakes.load(Ordering::SeqCst) == 0 {
+                        loom::thread::park();
+                    }
+                }
+            }
+        };
+        assert_eq!(result.unwrap(), 1);
+        worker.join().unwrap();
+        let total = first_wakes.load(Ordering::SeqCst) + second_wakes.load(Ordering::SeqCst);
+        assert!(total <= 1, "woken {total} times");
+    });
+}
+
+/// Counts drops of the task's output.
+struct Tracked(Arc<AtomicUsize>);
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn handle_drop_races_completion_and_output_is_dropped_once() {
+    loom::model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let output_drops = drops.clone();
+        let (job, handle) = new_task(move || Tracked(output_drops));
+        let worker = run_elsewhere(job);
+        drop(handle);
+        worker.join().unwrap();
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    });
+}
+
+#[test]
+fn abort_resolves_the_handle_as_cancelled() {
+    loom::model(|| {
+        let (job, handle) = new_task(|| 3);
+        let aborter = thread::spawn(move || unsafe { job.execute(JobMode::Abort) });
+        assert!(handle.join().unwrap_err().is_cancelled());
+        aborter.join().unwrap();
+    });
+}

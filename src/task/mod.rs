@@ -1,0 +1,233 @@
+//! The task cell: one heap allocation per spawned task.
+//!
+//! A cell holds, side by side, the [`Header`] (state word, vtable, join waker) and the
+//! *stage*: first the closure, then the result. The queue holds a [`JobRef`] to the cell and
+//! the caller holds a [`JoinHandle`]; the state word's reference count says when the last of
+//! the two is gone and the cell is freed. See [`state`] for the bits and who may touch what
+//! when, and `ARCHITECTURE.md` for the transitions.
+//!
+//! Lifecycle of a spawned task:
+//!
+//! ```text
+//!  spawn ─► queued ──run──► RUNNING ──store result──► COMPLETE ──► handle takes output
+//!             │                                          ▲
+//!             └──abort (pool gone)──► stores "cancelled"─┘
+//! ```
+
+mod handle;
+pub(crate) mod state;
+mod waker;
+
+pub use handle::JoinHandle;
+pub(crate) use waker::with_thread_waker;
+
+use std::mem;
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr::NonNull;
+use std::task::Waker;
+
+use crate::error::TaskError;
+use crate::job::{JobMode, JobRef};
+use crate::loom::cell::UnsafeCell;
+use crate::unwind;
+use state::{JOIN_INTEREST, JOIN_WAKER, State};
+
+/// The type-independent front of every task cell.
+#[repr(C)]
+pub(crate) struct Header {
+    state: State,
+    vtable: &'static Vtable,
+    /// The waker of whoever waits on the handle; see the ownership rules in [`state`].
+    waker: UnsafeCell<Option<Waker>>,
+}
+
+/// The operations a handle needs that depend on the closure's and result's types.
+struct Vtable {
+    /// Moves the result into `*dst`, which is an `Option<Result<T, TaskError>>`.
+    take_output: unsafe fn(NonNull<Header>, dst: *mut ()),
+    /// Drops the result in place (the handle went away after completion).
+    drop_output: unsafe fn(NonNull<Header>),
+    /// Frees the cell.
+    dealloc: unsafe fn(NonNull<Header>),
+}
+
+impl Header {
+    /// # Safety
+    /// The caller owns the waker slot: `JOIN_WAKER` and `COMPLETE` are clear and it is the
+    /// task's handle.
+    unsafe fn set_waker(&self, waker: Waker) {
+        // SAFETY: exclusive access per the caller's contract.
+        self.waker.with_mut(|slot| unsafe { *slot = Some(waker) });
+    }
+
+    /// # Safety
+    /// `JOIN_WAKER` is set (the slot is shared read-only) or the caller owns the slot.
+    unsafe fn will_wake(&self, waker: &Waker) -> bool {
+        // SAFETY: read-only access while no one may write, per the caller's contract.
+        self.waker
+            .with(|slot| unsafe { (*slot).as_ref().is_some_and(|w| w.will_wake(waker)) })
+    }
+
+    /// # Safety
+    /// Called by the completer after it saw `JOIN_WAKER` set in the state before `COMPLETE`.
+    unsafe fn wake_join(&self) {
+        self.waker.with(|slot| {
+            // SAFETY: `JOIN_WAKER` was set when we completed, so the handle can no longer
+            // write the slot (its unset would fail on `COMPLETE`); shared reads are fine.
+            if let Some(waker) = unsafe { &*slot } {
+                waker.wake_by_ref();
+            }
+        });
+    }
+}
+
+/// Where the task is in its life; lives beside the header in the same allocation.
+enum Stage<F, T> {
+    Pending(F),
+    Running,
+    Finished(Result<T, TaskError>),
+    Consumed,
+}
+
+#[repr(C)]
+struct Cell<F, T> {
+    header: Header,
+    stage: UnsafeCell<Stage<F, T>>,
+}
+
+/// Allocates a task cell for `func` and returns the reference to queue and the caller's handle.
+pub(crate) fn new_task<F, T>(func: F) -> (JobRef, JoinHandle<T>)
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let cell = Box::new(Cell {
+        header: Header {
+            state: State::new_spawned(),
+            vtable: Cell::<F, T>::vtable(),
+            waker: UnsafeCell::new(None),
+        },
+        stage: UnsafeCell::new(Stage::<F, T>::Pending(func)),
+    });
+    let header = NonNull::from(Box::leak(cell)).cast::<Header>();
+    // SAFETY: the cell stays allocated while the queue's reference is held, which is released
+    // only inside `execute`; `execute` is sound from any thread since `F: Send`.
+    let job = unsafe { JobRef::new(header.cast(), Cell::<F, T>::execute) };
+    // SAFETY: the handle's reference was counted in `new_spawned`, and `T` matches the cell.
+    let handle = unsafe { JoinHandle::from_raw(header) };
+    (job, handle)
+}
+
+impl<F, T> Cell<F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    fn vtable() -> &'static Vtable {
+        &Vtable {
+            take_output: Self::take_output,
+            drop_output: Self::drop_output,
+            dealloc: Self::dealloc,
+        }
+    }
+
+    /// The queue's entry point: runs or aborts the task, then completes it.
+    unsafe fn execute(ptr: NonNull<()>, mode: JobMode) {
+        // SAFETY: the queue's reference keeps the cell alive until `complete` drops it.
+        let cell = unsafe { ptr.cast::<Self>().as_ref() };
+        let was_running = mode == JobMode::Run;
+        if was_running {
+            cell.header.state.transition_to_running();
+        }
+        // SAFETY: neither RUNNING (just claimed by us) nor abort can race another access to
+        // the stage: the queue hands a job out once and the handle reads only after COMPLETE.
+        let stage = cell
+            .stage
+            .with_mut(|s| unsafe { mem::replace(&mut *s, Stage::Running) });
+        let Stage::Pending(func) = stage else {
+            unreachable!("a queued task is executed once")
+        };
+        let result = match mode {
+            JobMode::Run => panic::catch_unwind(AssertUnwindSafe(func)).map_err(TaskError::panic),
+            JobMode::Abort => {
+                unwind::drop_quietly(func);
+                Err(TaskError::cancelled())
+            }
+        };
+        // SAFETY: we hold the queue's reference.
+        unsafe { Self::complete(ptr.cast(), result, was_running) }
+    }
+
+    /// Stores the result, publishes `COMPLETE`, wakes the joiner and drops the queue's reference.
+    ///
+    /// # Safety
+    /// The caller holds the queue's reference and has taken the closure out of the stage.
+    unsafe fn complete(header: NonNull<Header>, result: Result<T, TaskError>, was_running: bool) {
+        // SAFETY: the cell is alive (our reference) and the stage is ours until COMPLETE.
+        let cell = unsafe { header.cast::<Self>().as_ref() };
+        // SAFETY: between our claim (or abort) and COMPLETE nobody else touches the stage.
+        cell.stage
+            .with_mut(|s| unsafe { *s = Stage::Finished(result) });
+        let prev = cell.header.state.transition_to_complete(was_running);
+        if !prev.has(JOIN_INTEREST) {
+            // The handle is gone (and took its reference with it): the output and the last
+            // reference are ours.
+            debug_assert_eq!(prev.ref_count(), 1);
+            // SAFETY: nobody else can reach the cell any more.
+            unsafe {
+                Self::drop_output_quietly(header);
+                Self::dealloc(header);
+            }
+            return;
+        }
+        if prev.has(JOIN_WAKER) {
+            // SAFETY: JOIN_WAKER was set before our COMPLETE.
+            unsafe { cell.header.wake_join() };
+        }
+        if cell.header.state.ref_dec() {
+            // SAFETY: that was the last reference.
+            unsafe { Self::dealloc(header) };
+        }
+    }
+
+    unsafe fn take_output(header: NonNull<Header>, dst: *mut ()) {
+        // SAFETY: called by the handle after it observed COMPLETE (with Acquire), so the stage
+        // is the handle's; `dst` points to an `Option<Result<T, TaskError>>` on its stack.
+        unsafe {
+            let cell = header.cast::<Self>().as_ref();
+            let stage = cell
+                .stage
+                .with_mut(|s| mem::replace(&mut *s, Stage::Consumed));
+            match stage {
+                Stage::Finished(result) => {
+                    *dst.cast::<Option<Result<T, TaskError>>>() = Some(result)
+                }
+                _ => panic!("JoinHandle polled again after it returned its result"),
+            }
+        }
+    }
+
+    unsafe fn drop_output(header: NonNull<Header>) {
+        // SAFETY: called by the owner of the output (the handle after COMPLETE).
+        unsafe {
+            let cell = header.cast::<Self>().as_ref();
+            cell.stage.with_mut(|s| *s = Stage::Consumed);
+        }
+    }
+
+    /// Drops the output on a worker thread, where a panicking `Drop` must not unwind the
+    /// worker loop.
+    unsafe fn drop_output_quietly(header: NonNull<Header>) {
+        // SAFETY: forwarded contract of `drop_output`.
+        unwind::call_quietly(|| unsafe { Self::drop_output(header) });
+    }
+
+    unsafe fn dealloc(header: NonNull<Header>) {
+        // SAFETY: the reference count reached zero: this is the only pointer left, and the
+        // cell was made by `Box::new` in `new_task` with these very types.
+        drop(unsafe { Box::from_raw(header.cast::<Self>().as_ptr()) });
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests;

@@ -1,0 +1,143 @@
+//! The task's state word: flags and a reference count in one `AtomicUsize`.
+//!
+//! | bit      | name            | set by                        | cleared by                      |
+//! |----------|-----------------|-------------------------------|---------------------------------|
+//! | 0        | `RUNNING`       | the worker that claims it     | the same worker on completion   |
+//! | 1        | `COMPLETE`      | completion or abort (once)    | never                           |
+//! | 2        | `JOIN_INTEREST` | spawn (a handle exists)       | dropping the handle early       |
+//! | 3        | `JOIN_WAKER`    | the handle, after storing a waker | the handle, to swap wakers  |
+//! | 4..      | reference count | spawn (2: queue + handle)     | each owner once                 |
+//!
+//! Ownership rules that make the unsafe accesses in [`super`] sound:
+//! - The closure/result slot belongs to the worker between `RUNNING` and `COMPLETE`, and after
+//!   `COMPLETE` to the handle (or, when `JOIN_INTEREST` was already gone, to the completer).
+//! - The waker slot may be written only by the handle and only while `JOIN_WAKER` is clear and
+//!   `COMPLETE` is clear; while `JOIN_WAKER` is set the completer may read it.
+//! - Whoever takes the reference count to zero frees the cell.
+
+use crate::loom::sync::atomic::{AtomicUsize, Ordering};
+
+pub(super) const RUNNING: usize = 1 << 0;
+pub(super) const COMPLETE: usize = 1 << 1;
+pub(super) const JOIN_INTEREST: usize = 1 << 2;
+pub(super) const JOIN_WAKER: usize = 1 << 3;
+const REF_SHIFT: u32 = 4;
+pub(super) const REF_ONE: usize = 1 << REF_SHIFT;
+
+/// A snapshot of the state word.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) struct Snapshot(pub(super) usize);
+
+impl Snapshot {
+    pub(super) fn has(self, flag: usize) -> bool {
+        self.0 & flag != 0
+    }
+
+    pub(super) fn ref_count(self) -> usize {
+        self.0 >> REF_SHIFT
+    }
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("running", &self.has(RUNNING))
+            .field("complete", &self.has(COMPLETE))
+            .field("join_interest", &self.has(JOIN_INTEREST))
+            .field("join_waker", &self.has(JOIN_WAKER))
+            .field("refs", &self.ref_count())
+            .finish()
+    }
+}
+
+pub(super) struct State(AtomicUsize);
+
+impl State {
+    /// A freshly spawned task: two references (the queue's and the handle's) and a handle.
+    pub(super) fn new_spawned() -> Self {
+        State(AtomicUsize::new((2 * REF_ONE) | JOIN_INTEREST))
+    }
+
+    pub(super) fn load(&self) -> Snapshot {
+        Snapshot(self.0.load(Ordering::Acquire))
+    }
+
+    /// The worker claims the task. Acquire pairs with nothing new (the closure was published
+    /// by the queue push); it keeps the later slot accesses after the claim.
+    pub(super) fn transition_to_running(&self) -> Snapshot {
+        let prev = Snapshot(self.0.fetch_or(RUNNING, Ordering::Acquire));
+        debug_assert!(!prev.has(RUNNING) && !prev.has(COMPLETE), "{prev:?}");
+        prev
+    }
+
+    /// Sets `COMPLETE` (and clears `RUNNING` when `was_running`). Release publishes the result
+    /// slot to the handle; Acquire makes the handle's waker write visible to us.
+    pub(super) fn transition_to_complete(&self, was_running: bool) -> Snapshot {
+        let mask = if was_running {
+            RUNNING | COMPLETE
+        } else {
+            COMPLETE
+        };
+        let prev = Snapshot(self.0.fetch_xor(mask, Ordering::AcqRel));
+        debug_assert!(!prev.has(COMPLETE), "{prev:?}");
+        debug_assert_eq!(prev.has(RUNNING), was_running, "{prev:?}");
+        prev
+    }
+
+    /// Drops one reference; true when it was the last one.
+    pub(super) fn ref_dec(&self) -> bool {
+        let prev = Snapshot(self.0.fetch_sub(REF_ONE, Ordering::AcqRel));
+        debug_assert!(prev.ref_count() >= 1, "{prev:?}");
+        prev.ref_count() == 1
+    }
+
+    /// The handle goes away before completion: clear `JOIN_INTEREST` and drop the handle's
+    /// reference in one step. Fails (returning the current state) once the task is complete,
+    /// in which case the handle owns the output and must drop it.
+    pub(super) fn drop_join_interest(&self) -> Result<(), Snapshot> {
+        let mut cur = self.0.load(Ordering::Acquire);
+        loop {
+            if cur & COMPLETE != 0 {
+                return Err(Snapshot(cur));
+            }
+            debug_assert!(
+                cur >> REF_SHIFT >= 2,
+                "the queue reference is alive until completion"
+            );
+            let next = (cur & !JOIN_INTEREST) - REF_ONE;
+            match self
+                .0
+                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Ok(()),
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// The handle publishes the waker it just stored. Fails once the task is complete.
+    pub(super) fn set_join_waker(&self) -> Result<(), Snapshot> {
+        self.update_unless_complete(|s| s | JOIN_WAKER)
+    }
+
+    /// The handle takes the waker slot back to replace its content. Fails once complete.
+    pub(super) fn unset_join_waker(&self) -> Result<(), Snapshot> {
+        self.update_unless_complete(|s| s & !JOIN_WAKER)
+    }
+
+    fn update_unless_complete(&self, f: impl Fn(usize) -> usize) -> Result<(), Snapshot> {
+        let mut cur = self.0.load(Ordering::Acquire);
+        loop {
+            if cur & COMPLETE != 0 {
+                return Err(Snapshot(cur));
+            }
+            match self
+                .0
+                .compare_exchange_weak(cur, f(cur), Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Ok(()),
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+}

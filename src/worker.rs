@@ -1,0 +1,301 @@
+//! A worker thread: its deque, its main loop, and how it looks for work.
+//!
+//! Order in which a worker looks for work ([`WorkerThread::find_work`]):
+//! 1. its own deque, newest first (LIFO: what it just spawned is hot in its cache);
+//! 2. the global injector, taking a batch into its own deque (one synchronisation for many
+//!    tasks submitted from outside);
+//! 3. the other workers' deques, oldest first (FIFO end), starting at a random victim so that
+//!    thieves spread out instead of all hitting worker 0.
+//!
+//! When all three come back empty the worker counts itself as *searching*, retries a few
+//! times with a short backoff, and then goes to sleep through [`crate::sleep`].
+
+use std::cell::Cell;
+use std::ptr;
+use std::sync::Arc as StdArc;
+use std::task::{Poll, Wake, Waker};
+
+use crossbeam_deque::{Steal, Worker};
+use crossbeam_utils::Backoff;
+
+use crate::job::{JobMode, JobRef};
+use crate::loom::sync::Arc;
+use crate::registry::Registry;
+use crate::sleep::{SleepKind, Wakeup};
+
+/// Rounds of looking for work (with exponential backoff, then yields) before sleeping.
+const SEARCH_ROUNDS: u32 = 16;
+
+std::thread_local! {
+    static CURRENT: Cell<*const WorkerThread> = const { Cell::new(ptr::null()) };
+}
+
+/// Something a worker can wait for while it keeps running other tasks.
+pub(crate) trait Awaited {
+    type Output;
+    /// Cheap check, no side effects.
+    fn is_done(&self) -> bool;
+    /// Returns the output if done; otherwise arranges for `waker` to be woken once done.
+    fn poll_done(&mut self, waker: &Waker) -> Poll<Self::Output>;
+}
+
+/// The per-thread state of a worker; lives on the worker thread's stack.
+pub(crate) struct WorkerThread {
+    index: usize,
+    registry: Arc<Registry>,
+    deque: Worker<JobRef>,
+    rng: Cell<u64>,
+    /// Wakes this worker out of a join-wait sleep.
+    waker: Waker,
+}
+
+/// Wakes one particular worker (the one waiting in a join).
+struct WorkerWaker {
+    registry: Arc<Registry>,
+    index: usize,
+}
+
+impl Wake for WorkerWaker {
+    fn wake(self: StdArc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &StdArc<Self>) {
+        self.registry.sleep.wake_worker(self.index);
+    }
+}
+
+impl WorkerThread {
+    /// The worker running on this thread, if it is one. The reference is valid only on this
+    /// thread and while its main loop runs, which covers every caller: they are all called,
+    /// directly or through tasks, from inside that loop.
+    pub(crate) fn current<'a>() -> Option<&'a WorkerThread> {
+        let ptr = CURRENT.with(Cell::get);
+        // SAFETY: `run` sets the pointer to a `WorkerThread` on its own stack and clears it
+        // before that frame ends; nothing outlives the loop on this thread.
+        unsafe { ptr.as_ref() }
+    }
+
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    pub(crate) fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Pushes a job onto this worker's own deque and lets a sleeper know.
+    pub(crate) fn push(&self, job: JobRef) {
+        self.deque.push(job);
+        self.registry.sleep.notify_work();
+    }
+
+    /// The next job to run, in the documented order, or `None` when none is visible.
+    fn find_work(&self) -> Option<JobRef> {
+        if let Some(job) = self.deque.pop() {
+            return Some(job);
+        }
+        loop {
+            match self.registry.injector.steal_batch_and_pop(&self.deque) {
+                Steal::Success(job) => return Some(job),
+                Steal::Empty => break,
+                Steal::Retry => {}
+            }
+        }
+        self.steal()
+    }
+
+    fn steal(&self) -> Option<JobRef> {
+        let stealers = &self.registry.stealers;
+        let n = stealers.len();
+        if n <= 1 {
+            return None;
+        }
+        let start = self.next_random() as usize % n;
+        loop {
+            let mut retry = false;
+            for offset in 0..n {
+                let victim = (start + offset) % n;
+                if victim == self.index {
+                    continue;
+                }
+                match stealers[victim].steal() {
+                    Steal::Success(job) => return Some(job),
+                    Steal::Empty => {}
+                    Steal::Retry => retry = true,
+                }
+            }
+            if !retry {
+                return None;
+            }
+        }
+    }
+
+    /// xorshift64*: a few cycles, good enough to pick a victim.
+    fn next_random(&self) -> u64 {
+        let mut x = self.rng.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng.set(x);
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn execute(&self, job: JobRef) {
+        // SAFETY: a job taken from a queue is executed exactly once, here.
+        unsafe { job.execute(JobMode::Run) };
+    }
+
+    fn stop_searching(&self) {
+        self.registry
+            .sleep
+            .stop_searching(|| self.registry.has_work());
+    }
+
+    /// Looks for work a few more rounds, backing off in between.
+    fn search(&self) -> Option<JobRef> {
+        let backoff = Backoff::new();
+        for _ in 0..SEARCH_ROUNDS {
+            if let Some(job) = self.find_work() {
+                return Some(job);
+            }
+            backoff.snooze();
+        }
+        None
+    }
+
+    /// The main loop: run work while there is any, sleep when there is none, leave when the
+    /// pool is closed and quiescent.
+    fn main_loop(&self) {
+        let mut searching = false;
+        loop {
+            let job = match self.find_work() {
+                Some(job) => Some(job),
+                None => {
+                    if !searching {
+                        self.registry.sleep.start_searching();
+                        searching = true;
+                    }
+                    self.search()
+                }
+            };
+            match job {
+                Some(job) => {
+                    if searching {
+                        self.stop_searching();
+                        searching = false;
+                    }
+                    self.execute(job);
+                }
+                None => {
+                    let probe = || self.registry.has_work();
+                    match self
+                        .registry
+                        .sleep
+                        .sleep(self.index, SleepKind::Idle, true, &probe)
+                    {
+                        Wakeup::Resumed => searching = true,
+                        Wakeup::Terminate => return,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Keeps this worker useful until `awaited` is done: runs other jobs (own deque first),
+    /// and sleeps only when there is nothing to run, to be woken by `awaited` or new work.
+    pub(crate) fn wait_until<A: Awaited>(&self, awaited: &mut A) -> A::Output {
+        let mut searching = false;
+        loop {
+            if let Some(job) = self.find_work() {
+                if searching {
+                    self.stop_searching();
+                    searching = false;
+                }
+                self.execute(job);
+                if awaited.is_done() {
+                    break;
+                }
+                continue;
+            }
+            // Brief search (the awaited job may be finishing on another worker right now).
+            if let Some(job) = self.search_until(&*awaited) {
+                if searching {
+                    self.stop_searching();
+                    searching = false;
+                }
+                self.execute(job);
+                continue;
+            }
+            if awaited.is_done() {
+                break;
+            }
+            if let Poll::Ready(output) = awaited.poll_done(&self.waker) {
+                if searching {
+                    self.stop_searching();
+                }
+                return output;
+            }
+            let probe = || awaited.is_done() || self.registry.has_work();
+            self.registry
+                .sleep
+                .sleep(self.index, SleepKind::Join, searching, &probe);
+            searching = true;
+        }
+        if searching {
+            self.stop_searching();
+        }
+        match awaited.poll_done(&self.waker) {
+            Poll::Ready(output) => output,
+            Poll::Pending => unreachable!("is_done() was true"),
+        }
+    }
+
+    /// Like [`search`](Self::search), but stops early (with `None`) once `awaited` is done.
+    fn search_until<A: Awaited>(&self, awaited: &A) -> Option<JobRef> {
+        let backoff = Backoff::new();
+        for _ in 0..SEARCH_ROUNDS {
+            if awaited.is_done() {
+                return None;
+            }
+            if let Some(job) = self.find_work() {
+                return Some(job);
+            }
+            backoff.snooze();
+        }
+        None
+    }
+}
+
+/// Clears the thread's worker pointer and reports the exit, even if the loop unwinds.
+struct ExitGuard<'a> {
+    registry: &'a Registry,
+}
+
+impl Drop for ExitGuard<'_> {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(ptr::null()));
+        self.registry.worker_exited();
+    }
+}
+
+/// The body of worker thread `index`.
+pub(crate) fn run(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>) {
+    let waker = Waker::from(StdArc::new(WorkerWaker {
+        registry: registry.clone(),
+        index,
+    }));
+    let worker = WorkerThread {
+        index,
+        registry,
+        deque,
+        // Any odd, thread-distinct seed will do.
+        rng: Cell::new(0x9e37_79b9_7f4a_7c15 ^ ((index as u64 + 1) << 1 | 1)),
+        waker,
+    };
+    let _exit = ExitGuard {
+        registry: &worker.registry,
+    };
+    CURRENT.with(|c| c.set(&worker));
+    worker.main_loop();
+}
