@@ -133,7 +133,11 @@ where
     }
 
     /// Blocks until the job has been consumed and returns what became of it.
-    pub(crate) fn wait(self) -> StackOutcome<F, R> {
+    ///
+    /// Takes `&self`: the job must stay where its `JobRef` points until the latch is set
+    /// (moving it into a by-value call before that would leave the executor writing to a
+    /// stale address).
+    pub(crate) fn wait(&self) -> StackOutcome<F, R> {
         self.latch.wait();
         let result = self.result.with_mut(|r| {
             // SAFETY: the latch is set, so the executing thread is done with the job.

@@ -52,3 +52,8 @@ pub use error::TaskError;
 pub use global::{current_thread_index, spawn};
 pub use pool::WorkerPool;
 pub use task::JoinHandle;
+
+/// The examples in README.md, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
