@@ -168,6 +168,10 @@ where
         // SAFETY: between our claim (or abort) and COMPLETE nobody else touches the stage.
         cell.stage
             .with_mut(|s| unsafe { *s = Stage::Finished(result) });
+        if cell.header.state.try_complete_and_release(was_running) {
+            // Nobody waits yet and the handle owns the rest: one atomic step and we are done.
+            return;
+        }
         let prev = cell.header.state.transition_to_complete(was_running);
         if !prev.has(JOIN_INTEREST) {
             // The handle is gone (and took its reference with it): the output and the last

@@ -84,6 +84,40 @@ impl State {
         prev
     }
 
+    /// The common case of completion in one step: when a handle still exists and nobody has
+    /// registered a waker, set `COMPLETE` (clearing `RUNNING` when `was_running`) and drop the
+    /// completer's reference together, since nothing is left to do afterwards. Returns `false`
+    /// without changing anything when a waker must be woken or the handle is gone; the caller
+    /// then takes the two-step path ([`transition_to_complete`](Self::transition_to_complete),
+    /// wake, [`ref_dec`](Self::ref_dec)).
+    pub(super) fn try_complete_and_release(&self, was_running: bool) -> bool {
+        let mask = if was_running {
+            RUNNING | COMPLETE
+        } else {
+            COMPLETE
+        };
+        // Guess the usual state (queue + handle references, a handle, no waker) so that the
+        // usual case is a single compare-and-swap with no load before it.
+        let mut cur = (2 * REF_ONE) | JOIN_INTEREST | (mask & RUNNING);
+        loop {
+            if cur & JOIN_WAKER != 0 || cur & JOIN_INTEREST == 0 {
+                return false;
+            }
+            debug_assert!(
+                cur >> REF_SHIFT >= 2,
+                "the handle holds the other reference"
+            );
+            let next = (cur ^ mask) - REF_ONE;
+            match self
+                .0
+                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return true,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
     /// Drops one reference; true when it was the last one.
     pub(super) fn ref_dec(&self) -> bool {
         let prev = Snapshot(self.0.fetch_sub(REF_ONE, Ordering::AcqRel));
