@@ -159,8 +159,10 @@ impl Registry {
             live = self.all_exited.wait(live);
         }
         drop(live);
-        let threads = std::mem::take(&mut *self.threads.lock());
-        for handle in threads {
+        // Join while holding the lock, so that a concurrent caller returns only once the
+        // threads are really gone, not merely out of their loops.
+        let mut threads = self.threads.lock();
+        for handle in threads.drain(..) {
             // A worker loop never unwinds (tasks' panics are caught), so join cannot fail.
             let _ = handle.join();
         }

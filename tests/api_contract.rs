@@ -1,0 +1,81 @@
+//! The items of `../shared/API.md` delivered so far, written exactly as the contract shows
+//! them. If a name or signature drifts, this file stops compiling.
+
+use std::future::Future;
+use std::time::Duration;
+
+use stealpool::{BuildError, JoinHandle, PoolBuilder, TaskError, WorkerPool};
+
+fn assert_pool_traits<P: Clone + Send + Sync + std::fmt::Debug>() {}
+fn assert_error<E: std::error::Error + Send + Sync + 'static>() {}
+fn assert_task_error<E: std::error::Error + Send + 'static>() {}
+fn assert_handle<H: Future<Output = Result<u32, TaskError>> + Unpin + Send>() {}
+
+#[test]
+fn contract_types_have_the_promised_traits() {
+    assert_pool_traits::<WorkerPool>();
+    assert_error::<BuildError>();
+    assert_task_error::<TaskError>();
+    assert_handle::<JoinHandle<u32>>();
+}
+
+#[test]
+fn building_a_pool_as_the_contract_shows() -> Result<(), BuildError> {
+    let pool: WorkerPool = WorkerPool::new();
+    assert!(pool.num_threads() >= 1);
+    let builder: PoolBuilder = WorkerPool::builder();
+    let pool = builder
+        .num_threads(4)
+        .thread_name(|i| format!("render-{i}"))
+        .stack_size(8 << 20)
+        .build()?;
+    assert_eq!(pool.num_threads(), 4);
+    Ok(())
+}
+
+#[test]
+fn running_work_as_the_contract_shows() {
+    let pool = WorkerPool::builder().num_threads(2).build().unwrap();
+    let handle: JoinHandle<u64> = pool.spawn(|| 2u64 + 2);
+    assert!(matches!(handle.join(), Ok(4)));
+
+    let local = [1, 2, 3];
+    let sum: i32 = pool.install(|| local.iter().sum());
+    assert_eq!(sum, 6);
+
+    let n: usize = pool.num_threads();
+    assert_eq!(n, 2);
+
+    let free: JoinHandle<&str> = stealpool::spawn(|| "global");
+    assert_eq!(free.join().unwrap(), "global");
+
+    let index: Option<usize> = stealpool::current_thread_index();
+    assert_eq!(index, None);
+    let inside = pool.install(stealpool::current_thread_index);
+    assert!(inside.is_some_and(|i| i < 2));
+}
+
+#[test]
+fn results_as_the_contract_shows() {
+    let pool = WorkerPool::builder().num_threads(1).build().unwrap();
+    let handle = pool.spawn(|| 5u32);
+    while !handle.is_finished() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(futures::executor::block_on(handle).unwrap(), 5);
+
+    let err: TaskError = pool
+        .spawn(|| -> u32 { panic!("contract") })
+        .join()
+        .unwrap_err();
+    assert!(err.is_panic());
+    assert!(!err.is_cancelled());
+    assert!(err.to_string().contains("contract"));
+    let payload: Box<dyn std::any::Any + Send> = err.into_panic();
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"contract"));
+
+    pool.shutdown();
+    let refused = pool.spawn(|| 1u32).join().unwrap_err();
+    assert!(refused.is_cancelled());
+    assert!(!refused.is_panic());
+}

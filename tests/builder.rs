@@ -1,0 +1,189 @@
+//! `PoolBuilder`: settings are checked by `build`, errors name the setting, and the settings
+//! take effect. (STEALPOOL_NUM_THREADS has its own test binary: env_num_threads.rs.)
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::error::Error;
+use std::sync::{Arc, Barrier};
+
+use stealpool::{MAX_THREADS, MIN_STACK_SIZE, WorkerPool};
+
+#[test]
+fn zero_threads_is_an_error_naming_num_threads() {
+    let _watchdog = common::guard("zero_threads_is_an_error_naming_num_threads");
+    let err = WorkerPool::builder().num_threads(0).build().unwrap_err();
+    assert_eq!(err.setting(), "num_threads");
+    assert!(err.to_string().contains("num_threads"), "Display: {err}");
+    assert!(err.source().is_none());
+    assert!(!format!("{err:?}").is_empty());
+}
+
+#[test]
+fn too_many_threads_is_an_error_naming_num_threads() {
+    let _watchdog = common::guard("too_many_threads_is_an_error_naming_num_threads");
+    let err = WorkerPool::builder()
+        .num_threads(MAX_THREADS + 1)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.setting(), "num_threads");
+    assert!(err.to_string().contains("num_threads"), "Display: {err}");
+
+    let err = WorkerPool::builder()
+        .num_threads(usize::MAX)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.setting(), "num_threads");
+}
+
+#[test]
+fn a_tiny_stack_is_an_error_naming_stack_size() {
+    let _watchdog = common::guard("a_tiny_stack_is_an_error_naming_stack_size");
+    for bytes in [0, 1024, MIN_STACK_SIZE - 1] {
+        let err = WorkerPool::builder()
+            .num_threads(1)
+            .stack_size(bytes)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.setting(), "stack_size", "stack_size({bytes})");
+        assert!(err.to_string().contains("stack_size"), "Display: {err}");
+        assert!(err.source().is_none());
+    }
+}
+
+#[test]
+fn the_smallest_allowed_stack_builds_and_runs_a_task() {
+    let _watchdog = common::guard("the_smallest_allowed_stack_builds_and_runs_a_task");
+    let pool = WorkerPool::builder()
+        .num_threads(2)
+        .stack_size(MIN_STACK_SIZE)
+        .build()
+        .expect("MIN_STACK_SIZE is allowed");
+    let handle = pool.spawn(|| (1..=100u64).sum::<u64>());
+    assert_eq!(handle.join().unwrap(), 5050);
+    pool.shutdown();
+}
+
+#[test]
+fn a_large_stack_is_usable() {
+    let _watchdog = common::guard("a_large_stack_is_usable");
+    // 8 MiB stacks; a task puts 1 MiB on its stack (the default 2 MiB would also hold it,
+    // so this checks the setting is accepted and works, not that it is exact).
+    let pool = WorkerPool::builder()
+        .num_threads(1)
+        .stack_size(8 << 20)
+        .build()
+        .unwrap();
+    let handle = pool.spawn(|| {
+        let buf = [1u8; 1 << 20];
+        std::hint::black_box(&buf)
+            .iter()
+            .map(|&b| u64::from(b))
+            .sum::<u64>()
+    });
+    assert_eq!(handle.join().unwrap(), 1 << 20);
+    pool.shutdown();
+}
+
+#[test]
+fn num_threads_reports_the_width() {
+    let _watchdog = common::guard("num_threads_reports_the_width");
+    for width in [1, 2, 3, 5] {
+        let pool = WorkerPool::builder().num_threads(width).build().unwrap();
+        assert_eq!(pool.num_threads(), width);
+        assert_eq!(pool.clone().num_threads(), width);
+        pool.shutdown();
+        assert_eq!(pool.num_threads(), width, "after shutdown");
+    }
+}
+
+/// Runs `width` tasks that meet at a barrier (so every worker runs one) and returns what each
+/// saw as (thread name, worker index).
+fn one_task_per_worker(pool: &WorkerPool, width: usize) -> Vec<(Option<String>, Option<usize>)> {
+    let barrier = Arc::new(Barrier::new(width));
+    let handles: Vec<_> = (0..width)
+        .map(|_| {
+            let barrier = barrier.clone();
+            pool.spawn(move || {
+                barrier.wait();
+                common::location()
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| common::join_within(h, "barrier task").unwrap())
+        .collect()
+}
+
+#[test]
+fn thread_names_come_from_the_builder() {
+    let _watchdog = common::guard("thread_names_come_from_the_builder");
+    let pool = WorkerPool::builder()
+        .num_threads(3)
+        .thread_name(|i| format!("tn-test-{i}"))
+        .build()
+        .unwrap();
+    let names: BTreeSet<String> = one_task_per_worker(&pool, 3)
+        .iter()
+        .map(|loc| {
+            common::assert_on_pool(loc, "tn-test-", 3);
+            loc.0.clone().unwrap()
+        })
+        .collect();
+    let expected: BTreeSet<String> = (0..3).map(|i| format!("tn-test-{i}")).collect();
+    assert_eq!(names, expected);
+
+    // Plain tasks see one of those names too.
+    for _ in 0..50 {
+        let name = pool
+            .spawn(|| std::thread::current().name().map(str::to_owned))
+            .join()
+            .unwrap()
+            .expect("workers are named");
+        assert!(expected.contains(&name), "unexpected thread name {name:?}");
+    }
+    pool.shutdown();
+}
+
+#[test]
+fn default_thread_names() {
+    let _watchdog = common::guard("default_thread_names");
+    let pool = WorkerPool::builder().num_threads(2).build().unwrap();
+    for loc in one_task_per_worker(&pool, 2) {
+        common::assert_on_pool(&loc, "stealpool-", 2);
+    }
+    pool.shutdown();
+}
+
+#[test]
+fn the_largest_width_builds() {
+    let _watchdog = common::guard("the_largest_width_builds");
+    // MAX_THREADS threads with the smallest stacks: all start, run work, and shut down.
+    let pool = WorkerPool::builder()
+        .num_threads(MAX_THREADS)
+        .stack_size(MIN_STACK_SIZE)
+        .build()
+        .expect("MAX_THREADS is allowed");
+    assert_eq!(pool.num_threads(), MAX_THREADS);
+    let handles: Vec<_> = (0..100)
+        .map(|_| pool.spawn(stealpool::current_thread_index))
+        .collect();
+    for handle in handles {
+        let index = handle.join().unwrap().expect("on a worker");
+        assert!(index < MAX_THREADS);
+    }
+    pool.shutdown();
+}
+
+#[test]
+fn builder_and_pool_implement_debug() {
+    let _watchdog = common::guard("builder_and_pool_implement_debug");
+    let builder = WorkerPool::builder()
+        .num_threads(2)
+        .thread_name(|i| format!("dbg-{i}"));
+    assert!(format!("{builder:?}").contains("PoolBuilder"));
+    let pool = builder.build().unwrap();
+    assert!(format!("{pool:?}").contains("WorkerPool"));
+    pool.shutdown();
+}

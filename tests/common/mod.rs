@@ -1,0 +1,237 @@
+//! Helpers shared by the integration tests: bounded waits for liveness (never timing
+//! assertions), a process-aborting watchdog, and a look at this process's threads.
+
+// Every test binary compiles this module but uses only some of it.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
+use std::task::{Wake, Waker};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+use stealpool::{JoinHandle, TaskError, WorkerPool};
+
+/// How long a liveness wait may take before the test fails. Generous on purpose: the machine
+/// is shared and slow; this only turns a hang into a failure.
+pub const LIVENESS: Duration = Duration::from_secs(30);
+
+/// A pool of `n` threads with default names.
+pub fn pool(n: usize) -> WorkerPool {
+    WorkerPool::builder()
+        .num_threads(n)
+        .build()
+        .expect("valid settings")
+}
+
+/// A pool of `n` threads named `{prefix}{i}`. Keep `prefix` short (Linux shows 15 bytes of a
+/// thread name) and unique within the test binary.
+pub fn named_pool(n: usize, prefix: &'static str) -> WorkerPool {
+    WorkerPool::builder()
+        .num_threads(n)
+        .thread_name(move |i| format!("{prefix}{i}"))
+        .build()
+        .expect("valid settings")
+}
+
+/// Polls `cond` until it holds; fails the test after [`LIVENESS`].
+pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + LIVENESS;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "gave up after {LIVENESS:?} waiting for {what}"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Joins `handle` on a helper thread and fails the test if that takes longer than
+/// [`LIVENESS`] (a stuck pool then fails the test instead of hanging it).
+pub fn join_within<T: Send + 'static>(handle: JoinHandle<T>, what: &str) -> Result<T, TaskError> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(handle.join());
+    });
+    match rx.recv_timeout(LIVENESS) {
+        Ok(result) => result,
+        Err(_) => panic!("{what}: the task did not finish within {LIVENESS:?}"),
+    }
+}
+
+/// Receives exactly `n` messages, failing the test if one takes longer than [`LIVENESS`].
+pub fn recv_n<T>(rx: &mpsc::Receiver<T>, n: usize, what: &str) -> Vec<T> {
+    (0..n)
+        .map(|i| match rx.recv_timeout(LIVENESS) {
+            Ok(value) => value,
+            Err(err) => panic!("{what}: got only {i} of {n} messages ({err})"),
+        })
+        .collect()
+}
+
+/// How long one test may run before its [`watchdog`] aborts the process.
+pub const WATCHDOG_LIMIT: Duration = Duration::from_secs(60);
+
+/// Aborts the whole process with a message if it is not dropped within `limit`. Turns a hang
+/// that no bounded wait can reach (a lost wake-up, a deadlock) into a clear failure.
+#[must_use = "the watchdog stops watching when dropped"]
+pub struct Watchdog {
+    _alive: mpsc::Sender<()>,
+}
+
+pub fn watchdog(test: &'static str, limit: Duration) -> Watchdog {
+    let (tx, rx) = mpsc::channel::<()>();
+    thread::spawn(move || {
+        if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+            // Straight to the stderr file descriptor: `eprintln!` would go to the test
+            // harness's capture buffer, which the abort throws away.
+            let _ = writeln!(
+                std::io::stderr(),
+                "WATCHDOG: test `{test}` did not finish within {limit:?}: the pool hung \
+                 (lost wake-up or deadlock). Aborting the test process."
+            );
+            std::process::abort();
+        }
+    });
+    Watchdog { _alive: tx }
+}
+
+/// A [`watchdog`] with the default limit.
+pub fn guard(test: &'static str) -> Watchdog {
+    watchdog(test, WATCHDOG_LIMIT)
+}
+
+/// The names (`comm`) of this process's live threads, from `/proc/self/task` (Linux).
+pub fn thread_names() -> Vec<String> {
+    let dir = std::fs::read_dir("/proc/self/task").expect("/proc/self/task is readable");
+    dir.flatten()
+        .filter_map(|entry| std::fs::read_to_string(entry.path().join("comm")).ok())
+        .map(|comm| comm.trim_end().to_owned())
+        .collect()
+}
+
+/// How many of this process's threads have a name starting with `prefix`.
+pub fn threads_named(prefix: &str) -> usize {
+    thread_names()
+        .iter()
+        .filter(|name| name.starts_with(prefix))
+        .count()
+}
+
+/// Waits until no thread of this process is named `{prefix}*`; fails after [`LIVENESS`].
+pub fn wait_for_threads_gone(prefix: &str) {
+    wait_for(&format!("the threads named {prefix}* to exit"), || {
+        threads_named(prefix) == 0
+    });
+}
+
+/// Counts its drops; for checking that values are dropped exactly once.
+#[derive(Debug)]
+pub struct DropCounter(pub Arc<AtomicUsize>);
+
+impl Drop for DropCounter {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A waker that counts its wake-ups and unparks the thread that made it.
+#[derive(Debug)]
+pub struct CountingWaker {
+    wakes: AtomicUsize,
+    thread: Thread,
+}
+
+impl CountingWaker {
+    pub fn new() -> Arc<Self> {
+        Arc::new(CountingWaker {
+            wakes: AtomicUsize::new(0),
+            thread: thread::current(),
+        })
+    }
+
+    pub fn wakes(&self) -> usize {
+        self.wakes.load(Ordering::SeqCst)
+    }
+
+    pub fn waker(self: &Arc<Self>) -> Waker {
+        Waker::from(self.clone())
+    }
+}
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wakes.fetch_add(1, Ordering::SeqCst);
+        self.thread.unpark();
+    }
+}
+
+/// Where the calling code runs: the OS thread's name and the worker index.
+pub fn location() -> (Option<String>, Option<usize>) {
+    (
+        thread::current().name().map(str::to_owned),
+        stealpool::current_thread_index(),
+    )
+}
+
+/// Asserts that `loc` is worker `i` of a pool named `{prefix}{i}` with `width` workers, and
+/// returns `i`.
+pub fn assert_on_pool(loc: &(Option<String>, Option<usize>), prefix: &str, width: usize) -> usize {
+    let index = loc.1.unwrap_or_else(|| panic!("not on a worker: {loc:?}"));
+    assert!(
+        index < width,
+        "index out of range for width {width}: {loc:?}"
+    );
+    assert_eq!(
+        loc.0.as_deref(),
+        Some(format!("{prefix}{index}").as_str()),
+        "thread name does not match pool {prefix}* / worker index"
+    );
+    index
+}
+
+/// Calls `pool.shutdown()` on a helper thread and fails the test if it does not return within
+/// [`LIVENESS`].
+pub fn shutdown_within(pool: &WorkerPool, what: &str) {
+    let pool = pool.clone();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        pool.shutdown();
+        let _ = tx.send(());
+    });
+    if rx.recv_timeout(LIVENESS).is_err() {
+        panic!("{what}: shutdown() did not return within {LIVENESS:?}");
+    }
+}
+
+/// For each of this process's threads named `{prefix}*`: its scheduler state letter (`R`,
+/// `S`, ...) and the CPU time it has used so far, in clock ticks (utime + stime), from
+/// `/proc/self/task/*/stat` (Linux).
+pub fn thread_stats(prefix: &str) -> Vec<(char, u64)> {
+    let dir = std::fs::read_dir("/proc/self/task").expect("/proc/self/task is readable");
+    let mut stats = Vec::new();
+    for entry in dir.flatten() {
+        let Ok(comm) = std::fs::read_to_string(entry.path().join("comm")) else {
+            continue; // the thread just exited
+        };
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // "tid (comm) state ppid ..."; comm may hold spaces, so split after the last ')'.
+        let rest = &stat[stat.rfind(')').expect("stat has (comm)") + 1..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let state = fields[0].chars().next().expect("a state letter");
+        let utime: u64 = fields[11].parse().expect("utime");
+        let stime: u64 = fields[12].parse().expect("stime");
+        stats.push((state, utime + stime));
+    }
+    stats
+}

@@ -1,0 +1,266 @@
+//! Panics stay inside their task: they come back as a `TaskError`, and the pool (every one of
+//! its workers) carries on.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, mpsc};
+
+use common::{join_within, pool};
+use stealpool::WorkerPool;
+
+#[test]
+fn a_literal_panic_message_comes_back() {
+    let _watchdog = common::guard("a_literal_panic_message_comes_back");
+    let pool = pool(2);
+    let err = pool
+        .spawn(|| -> u32 { panic!("literal boom") })
+        .join()
+        .unwrap_err();
+    assert!(err.is_panic());
+    assert!(!err.is_cancelled());
+    assert!(err.to_string().contains("literal boom"), "Display: {err}");
+    assert!(
+        format!("{err:?}").contains("literal boom"),
+        "Debug: {err:?}"
+    );
+    let payload = err.into_panic();
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"literal boom"));
+    pool.shutdown();
+}
+
+#[test]
+fn a_formatted_panic_message_comes_back() {
+    let _watchdog = common::guard("a_formatted_panic_message_comes_back");
+    let pool = pool(2);
+    let n = 42;
+    let err = pool
+        .spawn(move || -> u32 { panic!("formatted boom {n} {}", "end") })
+        .join()
+        .unwrap_err();
+    assert!(err.is_panic());
+    assert!(
+        err.to_string().contains("formatted boom 42 end"),
+        "Display: {err}"
+    );
+    let payload = err.into_panic();
+    let message = payload
+        .downcast::<String>()
+        .expect("a formatted panic carries a String");
+    assert_eq!(*message, "formatted boom 42 end");
+    pool.shutdown();
+}
+
+#[test]
+fn a_non_string_payload_comes_back() {
+    let _watchdog = common::guard("a_non_string_payload_comes_back");
+    let pool = pool(1);
+    let err = pool
+        .spawn(|| std::panic::panic_any(7u32))
+        .join()
+        .unwrap_err();
+    assert!(err.is_panic());
+    assert!(!err.to_string().is_empty());
+    let payload = err.try_into_panic().expect("it is a panic");
+    assert_eq!(payload.downcast_ref::<u32>(), Some(&7));
+    pool.shutdown();
+}
+
+#[test]
+fn a_panic_payload_can_be_resumed() {
+    let _watchdog = common::guard("a_panic_payload_can_be_resumed");
+    let pool = pool(1);
+    let err = pool
+        .spawn(|| -> () { panic!("resume me") })
+        .join()
+        .unwrap_err();
+    let caught = panic::catch_unwind(AssertUnwindSafe(|| {
+        panic::resume_unwind(err.into_panic());
+    }))
+    .unwrap_err();
+    assert_eq!(caught.downcast_ref::<&str>(), Some(&"resume me"));
+    pool.shutdown();
+}
+
+#[test]
+fn into_panic_on_a_cancelled_error() {
+    let _watchdog = common::guard("into_panic_on_a_cancelled_error");
+    let pool = pool(1);
+    pool.shutdown();
+    let err = pool.spawn(|| 1).join().unwrap_err();
+    assert!(!err.is_panic());
+    let err = err
+        .try_into_panic()
+        .expect_err("a cancelled error has no payload");
+    assert!(err.is_cancelled());
+    // Documented: into_panic panics on an error that is not a panic.
+    assert!(panic::catch_unwind(AssertUnwindSafe(move || err.into_panic())).is_err());
+}
+
+/// Runs rounds of two tasks that meet at a `Barrier(2)`: on a 2-thread pool each round needs
+/// both workers, so this fails (instead of hanging) if one of them is gone. Returns the
+/// worker indices seen.
+fn both_workers_take_part(pool: &WorkerPool, rounds: usize) -> BTreeSet<usize> {
+    let mut seen = BTreeSet::new();
+    for round in 0..rounds {
+        let barrier = Arc::new(Barrier::new(2));
+        let pair: Vec<_> = (0..2)
+            .map(|_| {
+                let barrier = barrier.clone();
+                pool.spawn(move || {
+                    barrier.wait();
+                    stealpool::current_thread_index().expect("on a worker")
+                })
+            })
+            .collect();
+        let indices: Vec<usize> = pair
+            .into_iter()
+            .map(|h| join_within(h, "barrier round").unwrap())
+            .collect();
+        assert_ne!(indices[0], indices[1], "round {round}: one worker ran both");
+        seen.extend(indices);
+    }
+    seen
+}
+
+#[test]
+fn the_pool_keeps_working_after_panics() {
+    let _watchdog = common::guard("the_pool_keeps_working_after_panics");
+    let pool = pool(2);
+    for i in 0..10 {
+        let err = pool
+            .spawn(move || -> u32 { panic!("panic number {i}") })
+            .join()
+            .unwrap_err();
+        assert!(err.is_panic());
+        assert!(err.to_string().contains(&format!("panic number {i}")));
+    }
+    let handles: Vec<_> = (0..1000u64).map(|i| pool.spawn(move || i)).collect();
+    let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(sum, 999 * 1000 / 2);
+
+    let seen = both_workers_take_part(&pool, 50);
+    assert_eq!(seen, BTreeSet::from([0, 1]), "a worker went missing");
+    pool.shutdown();
+}
+
+#[test]
+fn panics_mixed_with_normal_tasks() {
+    let _watchdog = common::guard("panics_mixed_with_normal_tasks");
+    let pool = pool(2);
+    let handles: Vec<_> = (0..1000u32)
+        .map(|i| {
+            pool.spawn(move || {
+                if i % 7 == 3 {
+                    panic!("task {i} fails");
+                }
+                i
+            })
+        })
+        .collect();
+    for (i, handle) in (0u32..).zip(handles) {
+        match handle.join() {
+            Ok(value) => {
+                assert_ne!(i % 7, 3, "task {i} should have panicked");
+                assert_eq!(value, i);
+            }
+            Err(err) => {
+                assert_eq!(i % 7, 3, "task {i} should not have panicked: {err}");
+                assert!(err.to_string().contains(&format!("task {i} fails")));
+            }
+        }
+    }
+    assert_eq!(
+        both_workers_take_part(&pool, 10),
+        BTreeSet::from([0, 1]),
+        "a worker went missing"
+    );
+    pool.shutdown();
+}
+
+#[test]
+fn detached_panicking_tasks_break_nothing() {
+    let _watchdog = common::guard("detached_panicking_tasks_break_nothing");
+    let pool = pool(2);
+    let ran = Arc::new(AtomicUsize::new(0));
+    for i in 0..20 {
+        let ran = ran.clone();
+        drop(pool.spawn(move || {
+            ran.fetch_add(1, Ordering::SeqCst);
+            panic!("detached panic {i}");
+        }));
+    }
+    assert_pool_healthy(&pool);
+    pool.shutdown();
+    assert_eq!(ran.load(Ordering::SeqCst), 20);
+}
+
+/// A 2-thread pool still runs tasks correctly, on both of its workers.
+fn assert_pool_healthy(pool: &WorkerPool) {
+    let handles: Vec<_> = (0..100u32).map(|i| pool.spawn(move || i)).collect();
+    for (i, handle) in (0u32..).zip(handles) {
+        assert_eq!(handle.join().unwrap(), i);
+    }
+    assert_eq!(
+        both_workers_take_part(pool, 10),
+        BTreeSet::from([0, 1]),
+        "a worker went missing"
+    );
+}
+
+#[test]
+fn a_child_panic_is_an_error_for_the_parent_only() {
+    let _watchdog = common::guard("a_child_panic_is_an_error_for_the_parent_only");
+    let pool = pool(1);
+    let (child_failed, rest) = pool
+        .spawn(|| {
+            let child = stealpool::spawn(|| -> u32 { panic!("child fails") });
+            let err = child.join().unwrap_err();
+            let sibling = stealpool::spawn(|| 5u32);
+            (
+                err.is_panic() && err.to_string().contains("child fails"),
+                sibling.join().unwrap(),
+            )
+        })
+        .join()
+        .unwrap();
+    assert!(child_failed);
+    assert_eq!(rest, 5);
+    pool.shutdown();
+}
+
+/// Panics when dropped.
+struct DropBomb;
+
+impl Drop for DropBomb {
+    fn drop(&mut self) {
+        panic!("DropBomb went off");
+    }
+}
+
+#[test]
+fn a_panicking_drop_of_an_unclaimed_result_or_payload_breaks_nothing() {
+    let _watchdog =
+        common::guard("a_panicking_drop_of_an_unclaimed_result_or_payload_breaks_nothing");
+    let pool = pool(2);
+    // Detached: the worker drops the result (or the panic payload) itself.
+    let (release, gate) = mpsc::channel::<()>();
+    let gate = Arc::new(std::sync::Mutex::new(gate));
+    for i in 0..4 {
+        let gate = gate.clone();
+        drop(pool.spawn(move || {
+            gate.lock().unwrap().recv().unwrap();
+            if i % 2 == 0 {
+                std::panic::panic_any(DropBomb);
+            }
+            DropBomb
+        }));
+    }
+    for _ in 0..4 {
+        release.send(()).unwrap();
+    }
+    assert_pool_healthy(&pool);
+    pool.shutdown();
+}
