@@ -512,6 +512,23 @@ fn process_cpu_time() -> Duration {
     to_duration(usage.ru_utime) + to_duration(usage.ru_stime)
 }
 
+/// CPU time used so far by every thread of this process except the calling (main) one,
+/// summed from `/proc/self/task/*/schedstat` (nanoseconds on the CPU). `None` off Linux or
+/// when schedstat is unavailable.
+fn pool_threads_cpu_time() -> Option<Duration> {
+    let me = std::process::id().to_string();
+    let mut total_ns: u64 = 0;
+    for entry in std::fs::read_dir("/proc/self/task").ok()? {
+        let entry = entry.ok()?;
+        if entry.file_name().to_string_lossy() == me {
+            continue; // the main thread, which only sleeps and measures
+        }
+        let stat = std::fs::read_to_string(entry.path().join("schedstat")).ok()?;
+        total_ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total_ns))
+}
+
 /// Part 3, child side (this process was started with `STEALPOOL_BENCH_IDLE`
 /// set): builds only the requested pool, runs a burst, lets the pool idle,
 /// and prints the CPU time spent during the idle window.
@@ -526,9 +543,22 @@ fn idle_child(peer_id: &str) {
     bench.burst(N);
     // Let the tail of the burst drain and any post-burst spinning start.
     thread::sleep(Duration::from_millis(100));
-    let before = process_cpu_time();
-    thread::sleep(Duration::from_millis(window_ms));
-    let idle = process_cpu_time().saturating_sub(before);
+    // Prefer the pool's own threads' CPU time (every thread but this one, in ns, from
+    // /proc's schedstat): the measuring thread's own wake-up is then not counted. Where
+    // schedstat is missing, fall back to the whole process (getrusage, µs resolution).
+    let idle = match pool_threads_cpu_time() {
+        Some(before) => {
+            thread::sleep(Duration::from_millis(window_ms));
+            pool_threads_cpu_time()
+                .unwrap_or(before)
+                .saturating_sub(before)
+        }
+        None => {
+            let before = process_cpu_time();
+            thread::sleep(Duration::from_millis(window_ms));
+            process_cpu_time().saturating_sub(before)
+        }
+    };
     println!("{IDLE_RESULT_PREFIX}{:.3}", idle.as_secs_f64() * 1e3);
     bench.shutdown();
 }
@@ -570,7 +600,7 @@ fn run_extras(cfg: &ExtraConfig) -> Vec<Row> {
     }
 
     println!(
-        "\n== idle CPU: user+sys over {:?} of idleness after a burst of {N} tasks (child process per peer) ==",
+        "\n== idle CPU: pool threads' CPU time (schedstat) over {:?} of idleness after a burst of {N} tasks (child process per peer) ==",
         cfg.idle_window
     );
     for (row, peer) in rows.iter_mut().zip(Peer::ALL) {
@@ -595,6 +625,8 @@ fn cell(value: Option<f64>, decimals: usize) -> String {
 fn ratio_cell(ours: Option<f64>, theirs: Option<f64>) -> String {
     match (ours, theirs) {
         (Some(ours), Some(theirs)) if theirs > 0.0 => format!("{:.2}x", ours / theirs),
+        // Both measured nothing at all (an idle pool whose threads never ran): a tie.
+        (Some(ours), Some(theirs)) if ours == 0.0 && theirs == 0.0 => "equal (both 0)".to_owned(),
         _ => "n/a".to_owned(),
     }
 }
@@ -640,7 +672,10 @@ fn print_table(rows: &[Row], cfg: &ExtraConfig) {
         ("wake-up latency p50 (us)".to_owned(), |r| r.wake_p50_us, 1),
         ("wake-up latency p99 (us)".to_owned(), |r| r.wake_p99_us, 1),
         (
-            format!("idle CPU (ms per {:?} idle)", cfg.idle_window),
+            format!(
+                "idle CPU of the pool threads (ms per {:?} idle)",
+                cfg.idle_window
+            ),
             |r| r.idle_cpu_ms,
             2,
         ),
