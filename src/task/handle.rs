@@ -94,7 +94,7 @@ impl<T> JoinHandle<T> {
     /// ```
     pub fn join(mut self) -> Result<T, TaskError> {
         if self.is_finished() {
-            return self.take_output();
+            return self.take_output_and_release();
         }
         match WorkerThread::current() {
             Some(worker) => worker.wait_until(&mut self),
@@ -180,17 +180,47 @@ impl<T> Future for JoinHandle<T> {
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
         let header = self.header();
-        if header.state.drop_join_interest().is_ok() {
+        match header.state.drop_join_interest() {
             // Not complete yet: the completer will drop the output and free the cell.
-            return;
-        }
-        // SAFETY: the task is complete, so the output is ours to drop, and if our reference
-        // is the last one the cell is ours to free.
-        unsafe {
-            (header.vtable.drop_output)(self.raw);
-            if header.state.ref_dec() {
-                (header.vtable.dealloc)(self.raw);
+            Ok(()) => {}
+            Err(snapshot) => {
+                // SAFETY: the task is complete, so the output is ours to drop.
+                unsafe { (header.vtable.drop_output)(self.raw) };
+                // SAFETY: as `release_complete` requires, the task is complete and this is
+                // the handle's one release.
+                unsafe { self.release_complete(snapshot) };
             }
+        }
+    }
+}
+
+impl<T> JoinHandle<T> {
+    /// Takes the output of a complete task and releases the handle's reference, without the
+    /// handle's `Drop` (which would look at the state and the stage once more).
+    fn take_output_and_release(self) -> Result<T, TaskError> {
+        let mut this = std::mem::ManuallyDrop::new(self);
+        let output = this.take_output();
+        let snapshot = this.header().state.load();
+        // SAFETY: `take_output` succeeded, so the task is complete; `this` is never dropped,
+        // so this is the handle's one release.
+        unsafe { this.release_complete(snapshot) };
+        output
+    }
+
+    /// Drops the handle's reference to a complete task, freeing the cell if it is the last.
+    ///
+    /// # Safety
+    /// The task is complete (`snapshot` was loaded after `COMPLETE` was seen) and the handle
+    /// releases its reference only this once.
+    unsafe fn release_complete(&self, snapshot: super::state::Snapshot) {
+        let header = self.header();
+        // A count of one is our own reference: the completer already dropped its own (with
+        // Release, paired with our Acquire load), nobody else can reach the cell, and the
+        // atomic decrement can be skipped.
+        let last = snapshot.ref_count() == 1 || header.state.ref_dec();
+        if last {
+            // SAFETY: no reference is left besides ours, which ends here.
+            unsafe { (header.vtable.dealloc)(self.raw) };
         }
     }
 }

@@ -26,7 +26,7 @@ pub(super) const REF_ONE: usize = 1 << REF_SHIFT;
 
 /// A snapshot of the state word.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) struct Snapshot(pub(super) usize);
+pub(crate) struct Snapshot(pub(super) usize);
 
 impl Snapshot {
     pub(super) fn has(self, flag: usize) -> bool {
