@@ -7,24 +7,30 @@
 //! 3. the other workers' deques, oldest first (FIFO end), starting at a random victim so that
 //!    thieves spread out instead of all hitting worker 0.
 //!
-//! When all three come back empty the worker counts itself as *searching*, retries a few
-//! times with a short backoff, and then goes to sleep through [`crate::sleep`].
+//! When all three come back empty the worker counts itself as *searching* and looks again
+//! for up to `SEARCH_TIME` (100 µs), with timed pauses between looks that start at 4 µs and
+//! double up to 16 µs (see `Pacer` for why looking in a tight loop slows the producers), and
+//! then goes to sleep through [`crate::sleep`].
 
 use std::cell::Cell;
 use std::ptr;
 use std::sync::Arc as StdArc;
 use std::task::{Poll, Wake, Waker};
+use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Steal, Worker};
-use crossbeam_utils::Backoff;
 
 use crate::job::{JobMode, JobRef};
 use crate::loom::sync::Arc;
 use crate::registry::Registry;
 use crate::sleep::{SleepKind, Wakeup};
 
-/// Rounds of looking for work (with exponential backoff, then yields) before sleeping.
-const SEARCH_ROUNDS: u32 = 16;
+/// How long a worker keeps looking for work before it goes to sleep.
+const SEARCH_TIME: Duration = Duration::from_micros(100);
+/// The first pause between two looks; it doubles each round up to [`MAX_POLL_PAUSE`].
+const FIRST_POLL_PAUSE: Duration = Duration::from_micros(4);
+/// The longest pause between two looks.
+const MAX_POLL_PAUSE: Duration = Duration::from_micros(16);
 
 std::thread_local! {
     static CURRENT: Cell<*const WorkerThread> = const { Cell::new(ptr::null()) };
@@ -152,14 +158,13 @@ impl WorkerThread {
             .stop_searching(|| self.registry.has_work());
     }
 
-    /// Looks for work a few more rounds, backing off in between.
+    /// Looks for work for up to [`SEARCH_TIME`], pausing between looks (see [`Pacer`]).
     fn search(&self) -> Option<JobRef> {
-        let backoff = Backoff::new();
-        for _ in 0..SEARCH_ROUNDS {
+        let mut pacer = Pacer::new();
+        while pacer.pause() {
             if let Some(job) = self.find_work() {
                 return Some(job);
             }
-            backoff.snooze();
         }
         None
     }
@@ -253,17 +258,62 @@ impl WorkerThread {
 
     /// Like [`search`](Self::search), but stops early (with `None`) once `awaited` is done.
     fn search_until<A: Awaited>(&self, awaited: &A) -> Option<JobRef> {
-        let backoff = Backoff::new();
-        for _ in 0..SEARCH_ROUNDS {
+        let mut pacer = Pacer::new();
+        // The awaited job's state is read often (it is cheap and nobody writes it but the
+        // completer, once); the queues only once per pause.
+        while pacer.pause_unless(|| awaited.is_done()) {
             if awaited.is_done() {
                 return None;
             }
             if let Some(job) = self.find_work() {
                 return Some(job);
             }
-            backoff.snooze();
         }
         None
+    }
+}
+
+/// Paces a searching worker's looks at the queues.
+///
+/// Every look at the injector reads its tail, which pulls that cache line away from the
+/// thread pushing into it; a worker that looks in a tight loop makes each push of a slower
+/// producer miss the cache. So the pauses start at [`FIRST_POLL_PAUSE`] and double up to
+/// [`MAX_POLL_PAUSE`]: an item pushed meanwhile waits at most one pause, and a producer
+/// finds its line still in its cache for a few pushes at a time. After [`SEARCH_TIME`] in
+/// all the worker gives up and sleeps. Pauses are timed, not counted, because a
+/// `spin_loop` hint costs anything from a few to ~40 ns depending on the CPU.
+struct Pacer {
+    start: Instant,
+    pause: Duration,
+}
+
+impl Pacer {
+    fn new() -> Self {
+        Pacer {
+            start: Instant::now(),
+            pause: FIRST_POLL_PAUSE,
+        }
+    }
+
+    /// Waits out the next pause; false once the search time is used up.
+    fn pause(&mut self) -> bool {
+        self.pause_unless(|| false)
+    }
+
+    /// Waits out the next pause, cut short as soon as `stop` returns true; false once the
+    /// search time is used up.
+    fn pause_unless(&mut self, stop: impl Fn() -> bool) -> bool {
+        let resume = Instant::now() + self.pause;
+        if resume.duration_since(self.start) > SEARCH_TIME {
+            return false;
+        }
+        while Instant::now() < resume && !stop() {
+            for _ in 0..8 {
+                std::hint::spin_loop();
+            }
+        }
+        self.pause = (self.pause * 2).min(MAX_POLL_PAUSE);
+        true
     }
 }
 
