@@ -243,3 +243,36 @@ async fn awaited_from_tokio_spawn_on_a_multi_thread_runtime() {
     assert!(pending);
     assert_eq!(result.unwrap(), 42);
 }
+
+/// A waker whose `wake` panics (a broken executor) must not take down the worker that
+/// completes the task: the pool keeps all its workers and still shuts down.
+#[test]
+fn a_panicking_waker_does_not_kill_the_worker() {
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    struct PanickingWaker;
+    impl Wake for PanickingWaker {
+        fn wake(self: Arc<Self>) {
+            panic!("broken executor");
+        }
+    }
+
+    let _watchdog = common::guard("a_panicking_waker_does_not_kill_the_worker");
+    let pool = stealpool::WorkerPool::builder()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let mut handle = pool.spawn(move || {
+        gate.recv().unwrap();
+        3u32
+    });
+    let waker = Waker::from(Arc::new(PanickingWaker));
+    assert!(poll_once(&mut handle, &waker).is_pending());
+    release.send(()).unwrap();
+    // The only worker survived its waker's panic if it can still run this.
+    assert_eq!(pool.spawn(|| 4u32).join().unwrap(), 4);
+    assert_eq!(handle.join().unwrap(), 3);
+    pool.shutdown();
+}

@@ -185,8 +185,9 @@ where
             return;
         }
         if prev.has(JOIN_WAKER) {
-            // SAFETY: JOIN_WAKER was set before our COMPLETE.
-            unsafe { cell.header.wake_join() };
+            // A waker is the caller's code (an executor's); one that panics must not unwind
+            // the worker loop. SAFETY: JOIN_WAKER was set before our COMPLETE.
+            unwind::call_quietly(|| unsafe { cell.header.wake_join() });
         }
         if cell.header.state.ref_dec() {
             // SAFETY: that was the last reference.
