@@ -68,6 +68,27 @@ fn worker_loop(sleep: &Sleep, queue: &Queue, index: usize, quota: usize) -> usiz
     }
 }
 
+/// Starts `count` workers running [`worker_loop`] with `quota` over one shared sleep state.
+fn start_workers(
+    sleep: &Arc<Sleep>,
+    queue: &Arc<Queue>,
+    count: usize,
+    quota: usize,
+) -> Vec<thread::JoinHandle<usize>> {
+    (0..count)
+        .map(|index| {
+            let (sleep, queue) = (sleep.clone(), queue.clone());
+            thread::spawn(move || worker_loop(&sleep, &queue, index, quota))
+        })
+        .collect()
+}
+
+/// Pushes one item and announces it, as a submitter does.
+fn submit(sleep: &Sleep, queue: &Queue) {
+    queue.push();
+    sleep.notify_work();
+}
+
 /// One worker, one item pushed while the worker may be on its way to sleep: the worker must
 /// take it. Nothing else ever wakes the worker, so a lost wake-up leaves it parked, which
 /// loom reports as a deadlock.
@@ -76,13 +97,10 @@ fn no_lost_wakeup_with_one_worker() {
     loom::model(|| {
         let sleep = Arc::new(Sleep::new(1));
         let queue = Arc::new(Queue::new());
-        let worker = {
-            let (sleep, queue) = (sleep.clone(), queue.clone());
-            thread::spawn(move || worker_loop(&sleep, &queue, 0, 1))
-        };
-        queue.push();
-        sleep.notify_work();
-        assert_eq!(worker.join().unwrap(), 1);
+        let workers = start_workers(&sleep, &queue, 1, 1);
+        submit(&sleep, &queue);
+        let taken: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+        assert_eq!(taken, 1);
     });
 }
 
@@ -96,16 +114,9 @@ fn no_lost_wakeup_with_two_workers() {
     builder.check(|| {
         let sleep = Arc::new(Sleep::new(2));
         let queue = Arc::new(Queue::new());
-        let workers: Vec<_> = (0..2)
-            .map(|index| {
-                let (sleep, queue) = (sleep.clone(), queue.clone());
-                thread::spawn(move || worker_loop(&sleep, &queue, index, 1))
-            })
-            .collect();
-        queue.push();
-        sleep.notify_work();
-        queue.push();
-        sleep.notify_work();
+        let workers = start_workers(&sleep, &queue, 2, 1);
+        submit(&sleep, &queue);
+        submit(&sleep, &queue);
         let taken: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
         assert_eq!(taken, 2);
     });
@@ -118,14 +129,11 @@ fn close_runs_queued_work_then_terminates() {
     loom::model(|| {
         let sleep = Arc::new(Sleep::new(1));
         let queue = Arc::new(Queue::new());
-        let worker = {
-            let (sleep, queue) = (sleep.clone(), queue.clone());
-            thread::spawn(move || worker_loop(&sleep, &queue, 0, usize::MAX))
-        };
-        queue.push();
-        sleep.notify_work();
+        let workers = start_workers(&sleep, &queue, 1, usize::MAX);
+        submit(&sleep, &queue);
         sleep.close();
-        assert_eq!(worker.join().unwrap(), 1);
+        let taken: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+        assert_eq!(taken, 1);
         assert!(sleep.is_terminated());
     });
 }
@@ -139,16 +147,9 @@ fn two_workers_take_all_work_then_terminate() {
     builder.check(|| {
         let sleep = Arc::new(Sleep::new(2));
         let queue = Arc::new(Queue::new());
-        let workers: Vec<_> = (0..2)
-            .map(|index| {
-                let (sleep, queue) = (sleep.clone(), queue.clone());
-                thread::spawn(move || worker_loop(&sleep, &queue, index, usize::MAX))
-            })
-            .collect();
-        queue.push();
-        sleep.notify_work();
-        queue.push();
-        sleep.notify_work();
+        let workers = start_workers(&sleep, &queue, 2, usize::MAX);
+        submit(&sleep, &queue);
+        submit(&sleep, &queue);
         sleep.close();
         let taken: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
         assert_eq!(taken, 2);

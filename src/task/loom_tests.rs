@@ -43,6 +43,27 @@ fn counting_waker() -> (Waker, Arc<AtomicUsize>) {
     (waker, wakes)
 }
 
+/// Polls `handle` with `waker` until it is ready, parking between polls until `wakes` says
+/// the waker fired. A lost wake-up leaves this thread parked, which loom reports as a
+/// deadlock.
+fn poll_until_ready<T>(
+    handle: &mut JoinHandle<T>,
+    waker: &Waker,
+    wakes: &AtomicUsize,
+) -> Result<T, crate::TaskError> {
+    let mut cx = Context::from_waker(waker);
+    loop {
+        match Pin::new(&mut *handle).poll(&mut cx) {
+            Poll::Ready(result) => return result,
+            Poll::Pending => {
+                while wakes.load(Ordering::SeqCst) == 0 {
+                    loom::thread::park();
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn completion_races_blocking_join() {
     loom::model(|| {
@@ -59,18 +80,7 @@ fn completion_races_future_waker_which_fires_exactly_once() {
         let (job, mut handle) = new_task(|| 7);
         let worker = run_elsewhere(job);
         let (waker, wakes) = counting_waker();
-        let mut cx = Context::from_waker(&waker);
-        let result = loop {
-            match Pin::new(&mut handle).poll(&mut cx) {
-                Poll::Ready(result) => break result,
-                Poll::Pending => {
-                    // Wait for the wake-up; a lost one leaves this thread parked (deadlock).
-                    while wakes.load(Ordering::SeqCst) == 0 {
-                        loom::thread::park();
-                    }
-                }
-            }
-        };
+        let result = poll_until_ready(&mut handle, &waker, &wakes);
         assert_eq!(result.unwrap(), 7);
         worker.join().unwrap();
         assert!(wakes.load(Ordering::SeqCst) <= 1);
@@ -87,17 +97,7 @@ fn waker_swap_races_completion() {
         let registered = Pin::new(&mut handle).poll(&mut Context::from_waker(&first));
         assert!(registered.is_pending());
         let worker = run_elsewhere(job);
-        let mut cx = Context::from_waker(&second);
-        let result = loop {
-            match Pin::new(&mut handle).poll(&mut cx) {
-                Poll::Ready(result) => break result,
-                Poll::Pending => {
-                    while second_wakes.load(Ordering::SeqCst) == 0 {
-                        loom::thread::park();
-                    }
-                }
-            }
-        };
+        let result = poll_until_ready(&mut handle, &second, &second_wakes);
         assert_eq!(result.unwrap(), 1);
         worker.join().unwrap();
         let total = first_wakes.load(Ordering::SeqCst) + second_wakes.load(Ordering::SeqCst);

@@ -50,6 +50,16 @@ impl std::fmt::Debug for Snapshot {
     }
 }
 
+/// The bits that completion flips: `COMPLETE`, and `RUNNING` when the task ran (an aborted
+/// task never set it).
+fn completion_mask(was_running: bool) -> usize {
+    if was_running {
+        RUNNING | COMPLETE
+    } else {
+        COMPLETE
+    }
+}
+
 pub(super) struct State(AtomicUsize);
 
 impl State {
@@ -73,12 +83,10 @@ impl State {
     /// Sets `COMPLETE` (and clears `RUNNING` when `was_running`). Release publishes the result
     /// slot to the handle; Acquire makes the handle's waker write visible to us.
     pub(super) fn transition_to_complete(&self, was_running: bool) -> Snapshot {
-        let mask = if was_running {
-            RUNNING | COMPLETE
-        } else {
-            COMPLETE
-        };
-        let prev = Snapshot(self.0.fetch_xor(mask, Ordering::AcqRel));
+        let prev = Snapshot(
+            self.0
+                .fetch_xor(completion_mask(was_running), Ordering::AcqRel),
+        );
         debug_assert!(!prev.has(COMPLETE), "{prev:?}");
         debug_assert_eq!(prev.has(RUNNING), was_running, "{prev:?}");
         prev
@@ -91,11 +99,7 @@ impl State {
     /// then takes the two-step path ([`transition_to_complete`](Self::transition_to_complete),
     /// wake, [`ref_dec`](Self::ref_dec)).
     pub(super) fn try_complete_and_release(&self, was_running: bool) -> bool {
-        let mask = if was_running {
-            RUNNING | COMPLETE
-        } else {
-            COMPLETE
-        };
+        let mask = completion_mask(was_running);
         // Guess the usual state (queue + handle references, a handle, no waker) so that the
         // usual case is a single compare-and-swap with no load before it.
         let mut cur = (2 * REF_ONE) | JOIN_INTEREST | (mask & RUNNING);
@@ -129,24 +133,13 @@ impl State {
     /// reference in one step. Fails (returning the current state) once the task is complete,
     /// in which case the handle owns the output and must drop it.
     pub(super) fn drop_join_interest(&self) -> Result<(), Snapshot> {
-        let mut cur = self.0.load(Ordering::Acquire);
-        loop {
-            if cur & COMPLETE != 0 {
-                return Err(Snapshot(cur));
-            }
+        self.update_unless_complete(|s| {
             debug_assert!(
-                cur >> REF_SHIFT >= 2,
+                s >> REF_SHIFT >= 2,
                 "the queue reference is alive until completion"
             );
-            let next = (cur & !JOIN_INTEREST) - REF_ONE;
-            match self
-                .0
-                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return Ok(()),
-                Err(actual) => cur = actual,
-            }
-        }
+            (s & !JOIN_INTEREST) - REF_ONE
+        })
     }
 
     /// The handle publishes the waker it just stored. Fails once the task is complete.
