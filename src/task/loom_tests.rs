@@ -14,6 +14,7 @@ use loom::thread;
 
 /// Runs a queued job on another thread.
 fn run_elsewhere(job: JobRef) -> thread::JoinHandle<()> {
+    // SAFETY: the job was just made by `new_task` and is executed only here, once.
     thread::spawn(move || unsafe { job.execute(JobMode::Run) })
 }
 
@@ -131,6 +132,7 @@ fn handle_drop_races_completion_and_output_is_dropped_once() {
 fn abort_resolves_the_handle_as_cancelled() {
     loom::model(|| {
         let (job, handle) = new_task(|| 3);
+        // SAFETY: the job was just made by `new_task` and is executed only here, once.
         let aborter = thread::spawn(move || unsafe { job.execute(JobMode::Abort) });
         assert!(handle.join().unwrap_err().is_cancelled());
         aborter.join().unwrap();
