@@ -211,20 +211,11 @@ impl WorkerThread {
     /// and sleeps only when there is nothing to run, to be woken by `awaited` or new work.
     pub(crate) fn wait_until<A: Awaited>(&self, awaited: &mut A) -> A::Output {
         let mut searching = false;
-        loop {
-            if let Some(job) = self.find_work() {
-                if searching {
-                    self.stop_searching();
-                    searching = false;
-                }
-                self.execute(job);
-                if awaited.is_done() {
-                    break;
-                }
-                continue;
-            }
-            // Brief search (the awaited job may be finishing on another worker right now).
-            if let Some(job) = self.search_until(&*awaited) {
+        while !awaited.is_done() {
+            // Own deque, injector, victims; then a brief paced search, since the awaited job
+            // may be finishing on another worker right now.
+            let job = self.find_work().or_else(|| self.search_until(&*awaited));
+            if let Some(job) = job {
                 if searching {
                     self.stop_searching();
                     searching = false;
