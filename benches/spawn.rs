@@ -49,6 +49,8 @@ const IDLE_MS_ENV: &str = "STEALPOOL_BENCH_IDLE_MS";
 const QUICK_ENV: &str = "STEALPOOL_BENCH_QUICK";
 /// Prefix of the line on which a child process reports its result.
 const IDLE_RESULT_PREFIX: &str = "idle_cpu_ms=";
+/// Prefix of the child's second answer line: the whole process's CPU (getrusage).
+const IDLE_PROCESS_PREFIX: &str = "idle_process_cpu_ms=";
 
 /// The task body used everywhere: a few arithmetic operations that the
 /// optimiser cannot fold away.
@@ -391,6 +393,7 @@ struct Row {
     wake_p50_us: Option<f64>,
     wake_p99_us: Option<f64>,
     idle_cpu_ms: Option<f64>,
+    idle_process_cpu_ms: Option<f64>,
 }
 
 /// Median of a non-empty slice (sorted in place).
@@ -453,8 +456,9 @@ fn measure_wake_latency(bench: &Bench, cfg: &ExtraConfig) -> (f64, f64) {
 }
 
 /// Part 3, parent side: runs this binary again as a child that measures
-/// only `peer`'s idle CPU time, and parses the child's answer.
-fn measure_idle_cpu(peer: Peer, cfg: &ExtraConfig) -> Option<f64> {
+/// only `peer`'s idle CPU time, and parses the child's answers: the pool
+/// threads' CPU (schedstat) and the whole process's (getrusage).
+fn measure_idle_cpu(peer: Peer, cfg: &ExtraConfig) -> Option<(f64, f64)> {
     let exe = match env::current_exe() {
         Ok(exe) => exe,
         Err(err) => {
@@ -474,10 +478,13 @@ fn measure_idle_cpu(peer: Peer, cfg: &ExtraConfig) -> Option<f64> {
         }
     };
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let parsed = stdout
-        .lines()
-        .find_map(|line| line.strip_prefix(IDLE_RESULT_PREFIX))
-        .and_then(|value| value.trim().parse::<f64>().ok());
+    let answer = |prefix: &str| {
+        stdout
+            .lines()
+            .find_map(|line| line.strip_prefix(prefix))
+            .and_then(|value| value.trim().parse::<f64>().ok())
+    };
+    let parsed = answer(IDLE_RESULT_PREFIX).zip(answer(IDLE_PROCESS_PREFIX));
     if parsed.is_none() || !output.status.success() {
         eprintln!(
             "idle CPU ({}): child failed ({}); stdout: {stdout:?}; stderr: {:?}",
@@ -543,23 +550,23 @@ fn idle_child(peer_id: &str) {
     bench.burst(N);
     // Let the tail of the burst drain and any post-burst spinning start.
     thread::sleep(Duration::from_millis(100));
-    // Prefer the pool's own threads' CPU time (every thread but this one, in ns, from
-    // /proc's schedstat): the measuring thread's own wake-up is then not counted. Where
-    // schedstat is missing, fall back to the whole process (getrusage, µs resolution).
-    let idle = match pool_threads_cpu_time() {
-        Some(before) => {
-            thread::sleep(Duration::from_millis(window_ms));
-            pool_threads_cpu_time()
-                .unwrap_or(before)
-                .saturating_sub(before)
-        }
-        None => {
-            let before = process_cpu_time();
-            thread::sleep(Duration::from_millis(window_ms));
-            process_cpu_time().saturating_sub(before)
-        }
-    };
-    println!("{IDLE_RESULT_PREFIX}{:.3}", idle.as_secs_f64() * 1e3);
+    // Two readings over the same window: the whole process (getrusage, µs
+    // resolution, includes this measuring thread's own wake-up), and the pool's
+    // own threads (every thread but this one, ns, from /proc's schedstat; where
+    // schedstat is missing, the process figure stands in).
+    // The /proc reads cost this thread CPU, so they stay outside the getrusage pair.
+    let pool_before = pool_threads_cpu_time();
+    let process_before = process_cpu_time();
+    thread::sleep(Duration::from_millis(window_ms));
+    let process_idle = process_cpu_time().saturating_sub(process_before);
+    let pool_idle = pool_before
+        .and_then(|before| pool_threads_cpu_time().map(|after| after.saturating_sub(before)));
+    let pool_idle = pool_idle.unwrap_or(process_idle);
+    println!("{IDLE_RESULT_PREFIX}{:.3}", pool_idle.as_secs_f64() * 1e3);
+    println!(
+        "{IDLE_PROCESS_PREFIX}{:.3}",
+        process_idle.as_secs_f64() * 1e3
+    );
     bench.shutdown();
 }
 
@@ -600,16 +607,21 @@ fn run_extras(cfg: &ExtraConfig) -> Vec<Row> {
     }
 
     println!(
-        "\n== idle CPU: pool threads' CPU time (schedstat) over {:?} of idleness after a burst of {N} tasks (child process per peer) ==",
+        "\n== idle CPU: pool threads (schedstat) and whole process (getrusage) over {:?} of idleness after a burst of {N} tasks (child process per peer) ==",
         cfg.idle_window
     );
     for (row, peer) in rows.iter_mut().zip(Peer::ALL) {
         if !peer.has_idle_metrics() {
             continue;
         }
-        row.idle_cpu_ms = measure_idle_cpu(peer, cfg);
-        match row.idle_cpu_ms {
-            Some(ms) => println!("{:<28} {ms:>9.2} ms", peer.label()),
+        let measured = measure_idle_cpu(peer, cfg);
+        row.idle_cpu_ms = measured.map(|(pool, _)| pool);
+        row.idle_process_cpu_ms = measured.map(|(_, process)| process);
+        match measured {
+            Some((pool, process)) => println!(
+                "{:<28} pool threads {pool:>7.3} ms   whole process (getrusage) {process:>7.3} ms",
+                peer.label()
+            ),
             None => println!("{:<28} n/a", peer.label()),
         }
     }
@@ -660,7 +672,7 @@ fn print_table(rows: &[Row], cfg: &ExtraConfig) {
     }
     println!("{header}\n{rule}");
 
-    let metrics: [Metric; 4] = [
+    let metrics: [Metric; 5] = [
         (
             format!(
                 "spawn {} tasks: ns/task (median of {})",
@@ -677,6 +689,14 @@ fn print_table(rows: &[Row], cfg: &ExtraConfig) {
                 cfg.idle_window
             ),
             |r| r.idle_cpu_ms,
+            2,
+        ),
+        (
+            format!(
+                "idle CPU of the whole process, getrusage (ms per {:?} idle)",
+                cfg.idle_window
+            ),
+            |r| r.idle_process_cpu_ms,
             2,
         ),
     ];
