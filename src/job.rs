@@ -16,7 +16,7 @@ use std::mem;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 
-use crate::latch::LockLatch;
+use crate::latch::WakeLatch;
 use crate::loom::cell::UnsafeCell;
 
 /// How a queued job is to be consumed.
@@ -75,7 +75,7 @@ enum JobResult<R> {
 pub(crate) struct StackJob<F, R> {
     func: UnsafeCell<Option<F>>,
     result: UnsafeCell<JobResult<R>>,
-    latch: LockLatch,
+    latch: WakeLatch,
 }
 
 /// What became of a [`StackJob`] once its latch is set.
@@ -97,7 +97,7 @@ where
         StackJob {
             func: UnsafeCell::new(Some(func)),
             result: UnsafeCell::new(JobResult::Pending),
-            latch: LockLatch::new(),
+            latch: WakeLatch::new(),
         }
     }
 
@@ -132,7 +132,8 @@ where
         this.latch.set();
     }
 
-    /// Blocks until the job has been consumed and returns what became of it.
+    /// Waits until the job has been consumed and returns what became of it. On a worker
+    /// thread (of another pool) the wait runs that pool's other jobs meanwhile.
     ///
     /// Takes `&self`: the job must stay where its `JobRef` points until the latch is set
     /// (moving it into a by-value call before that would leave the executor writing to a

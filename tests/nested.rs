@@ -269,3 +269,30 @@ fn tasks_blocked_in_joins_do_not_lose_work() {
     assert_eq!(leaves.load(Ordering::SeqCst), 20 * 10 * 5);
     pool.shutdown();
 }
+
+/// A one-thread pool A whose only worker installs into pool B, where the op needs a task on
+/// A to finish: A's worker must keep running A's jobs while it waits, or both pools hang.
+#[test]
+fn install_into_another_pool_keeps_the_calling_worker_helping() {
+    let _watchdog = common::guard("install_into_another_pool_keeps_the_calling_worker_helping");
+    let a = named_pool(1, "help-a-");
+    let b = named_pool(1, "help-b-");
+    let (a2, b2) = (a.clone(), b.clone());
+    let handle = a.spawn(move || {
+        b2.install(move || {
+            // Runs on B; this task can only run on A, whose one worker is in `install`.
+            let on_a = a2.spawn(location);
+            on_a.join().unwrap()
+        })
+    });
+    let ran_on = common::join_within(handle, "cross-pool install").unwrap();
+    assert!(
+        ran_on
+            .0
+            .as_deref()
+            .is_some_and(|name| name.starts_with("help-a-")),
+        "the task spawned on A ran on {ran_on:?}"
+    );
+    a.shutdown();
+    b.shutdown();
+}
