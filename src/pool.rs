@@ -90,7 +90,9 @@ impl WorkerPool {
     /// `op` may borrow from the caller's stack. Inside `op`, [`stealpool::spawn`](crate::spawn)
     /// and [`current_thread_index`](crate::current_thread_index) refer to this pool.
     ///
-    /// Called from one of this pool's own workers, `op` runs right there. A panic in `op` is
+    /// Called from one of this pool's own workers, `op` runs right there. Called from a
+    /// worker of *another* pool, that worker keeps running its own pool's jobs while it
+    /// waits, so two pools that install into each other do not deadlock. A panic in `op` is
     /// re-raised in the caller. On a pool that was shut down, `op` runs on the calling thread
     /// (there is no worker left to run it, and `install` has no error to report).
     ///
