@@ -139,3 +139,46 @@ fn an_idle_pool_burns_no_cpu() {
     assert_eq!(pool.spawn(|| 7).join().unwrap(), 7);
     pool.shutdown();
 }
+
+/// Tree of spawn-and-join under `root`, `depth` levels deep with `fanout` children per node;
+/// returns the number of nodes.
+fn spawn_tree(depth: u32, fanout: usize) -> usize {
+    if depth == 0 {
+        return 1;
+    }
+    let children: Vec<_> = (0..fanout)
+        .map(|_| stealpool::spawn(move || spawn_tree(depth - 1, fanout)))
+        .collect();
+    1 + children
+        .into_iter()
+        .map(|child| child.join().unwrap())
+        .sum::<usize>()
+}
+
+/// More workers than cores (8 on this 2-core machine), so workers are preempted at every
+/// point of the protocols: outside submitters, nested spawn/join trees, installs and a
+/// shutdown at the end of each round. Every tree must count all its nodes and every round
+/// must end.
+#[test]
+fn oversubscribed_pool_with_nested_joins_and_installs() {
+    let _watchdog = common::guard("oversubscribed_pool_with_nested_joins_and_installs");
+    for _round in 0..50 {
+        let pool = pool(8);
+        let submitters: Vec<_> = (0..3)
+            .map(|_| {
+                let pool = pool.clone();
+                thread::spawn(move || {
+                    let trees: Vec<_> = (0..4).map(|_| pool.spawn(|| spawn_tree(3, 4))).collect();
+                    let installed = pool.install(|| spawn_tree(2, 5));
+                    let nodes: usize = trees.into_iter().map(|t| t.join().unwrap()).sum();
+                    (nodes, installed)
+                })
+            })
+            .collect();
+        for submitter in submitters {
+            // 4 trees of 1 + 4 + 16 + 64 nodes; an installed tree of 1 + 5 + 25 nodes.
+            assert_eq!(submitter.join().unwrap(), (4 * 85, 31));
+        }
+        pool.shutdown();
+    }
+}
