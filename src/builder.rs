@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::io;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc as StdArc;
 
 use crossbeam_deque::Worker;
@@ -102,9 +103,26 @@ impl PoolBuilder {
         }
         let deques: Vec<Worker<JobRef>> = (0..num_threads).map(|_| Worker::new_lifo()).collect();
         let registry = Arc::new(Registry::new(deques.iter().map(Worker::stealer).collect()));
+        // Ends the workers started so far, when the build fails at worker `index`; the ones
+        // that never started must not be waited for.
+        let abandon = |index: usize| {
+            for _ in index..num_threads {
+                registry.worker_exited();
+            }
+            registry.sleep.terminate_now();
+            registry.wait_for_exit();
+        };
         for (index, deque) in deques.into_iter().enumerate() {
+            // The name function is the caller's code: if it panics, the threads already
+            // started are ended before the panic goes on.
             let name = match &self.thread_name {
-                Some(name) => name(index),
+                Some(name) => match panic::catch_unwind(AssertUnwindSafe(|| name(index))) {
+                    Ok(name) => name,
+                    Err(payload) => {
+                        abandon(index);
+                        panic::resume_unwind(payload);
+                    }
+                },
                 None => format!("stealpool-{index}"),
             };
             let mut builder = thread::Builder::new().name(name);
@@ -115,12 +133,7 @@ impl PoolBuilder {
             match builder.spawn(move || worker::run(thread_registry, index, deque)) {
                 Ok(handle) => registry.add_thread(handle),
                 Err(err) => {
-                    // Workers that never started must not be waited for.
-                    for _ in index..num_threads {
-                        registry.worker_never_started();
-                    }
-                    registry.sleep.terminate_now();
-                    registry.wait_for_exit();
+                    abandon(index);
                     return Err(BuildError::new(ErrorKind::Spawn(err)));
                 }
             }

@@ -136,13 +136,9 @@ impl Registry {
         self.sleep.close();
     }
 
-    /// A worker that was counted as live could not be started.
-    pub(crate) fn worker_never_started(&self) {
-        self.worker_exited();
-    }
-
-    /// A worker left its main loop for good. The last one resolves stragglers and tells the
-    /// waiters in [`wait_for_exit`](Self::wait_for_exit).
+    /// A worker left its main loop for good (or, counted as live, could not be started). The
+    /// last one resolves stragglers and tells the waiters in
+    /// [`wait_for_exit`](Self::wait_for_exit).
     pub(crate) fn worker_exited(&self) {
         let mut live = self.live.lock();
         *live -= 1;

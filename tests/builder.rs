@@ -187,3 +187,28 @@ fn builder_and_pool_implement_debug() {
     assert!(format!("{pool:?}").contains("WorkerPool"));
     pool.shutdown();
 }
+
+/// A `thread_name` function that panics on the third worker: the panic reaches the caller of
+/// `build`, and the two workers already started are ended, not leaked.
+#[test]
+fn a_panicking_thread_name_leaks_no_threads() {
+    let result = std::panic::catch_unwind(|| {
+        WorkerPool::builder()
+            .num_threads(4)
+            .thread_name(|i| {
+                assert!(i < 2, "no name for worker {i}");
+                format!("name-panic-{i}")
+            })
+            .build()
+    });
+    assert!(
+        result.is_err(),
+        "the name function's panic reaches the caller"
+    );
+    // `build` joined the started workers before the panic went on.
+    assert_eq!(
+        common::threads_named("name-panic-"),
+        0,
+        "threads left behind"
+    );
+}
