@@ -6,6 +6,7 @@ use crate::builder;
 use crate::loom::sync::Arc;
 use crate::pool::WorkerPool;
 use crate::registry::Registry;
+use crate::scope::Scope;
 use crate::task::JoinHandle;
 use crate::worker::WorkerThread;
 
@@ -37,6 +38,54 @@ where
     T: Send + 'static,
 {
     current_registry(|registry| registry.spawn(func))
+}
+
+/// [`WorkerPool::join`] on the current pool: the pool whose worker calls it, else the global
+/// pool. On a worker this is the cheap path: no lookup beyond the thread's worker pointer.
+///
+/// ```
+/// fn fib(n: u64) -> u64 {
+///     if n < 2 {
+///         return n;
+///     }
+///     let (a, b) = stealpool::join(|| fib(n - 1), || fib(n - 2));
+///     a + b
+/// }
+/// assert_eq!(fib(20), 6765);
+/// ```
+pub fn join<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA + Send,
+    B: FnOnce() -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    match WorkerThread::current() {
+        Some(worker) => worker.join(a, b),
+        None => global_pool().registry().join(a, b),
+    }
+}
+
+/// [`WorkerPool::scope`] on the current pool: the pool whose worker calls it, else the global
+/// pool.
+///
+/// ```
+/// let mut counts = [0usize; 3];
+/// let text = "one two three";
+/// stealpool::scope(|s| {
+///     let [words, bytes, vowels] = &mut counts;
+///     s.spawn(|_| *words = text.split_whitespace().count());
+///     s.spawn(|_| *bytes = text.len());
+///     s.spawn(|_| *vowels = text.chars().filter(|c| "aeiou".contains(*c)).count());
+/// });
+/// assert_eq!(counts, [3, 13, 5]);
+/// ```
+pub fn scope<'scope, OP, R>(op: OP) -> R
+where
+    OP: FnOnce(&Scope<'scope>) -> R + Send,
+    R: Send,
+{
+    current_registry(|registry| registry.scope(op))
 }
 
 /// The index of the worker running the calling code (`0..num_threads`), or `None` when the

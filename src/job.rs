@@ -3,8 +3,10 @@
 //! Two kinds of job sit behind a [`JobRef`]:
 //! - a heap task cell ([`crate::task`]), made by `spawn`, owned jointly by the queue and the
 //!   handle;
-//! - a [`StackJob`], made by `install` on the caller's stack, which the caller keeps alive by
-//!   blocking on its latch until the job has run (or been aborted).
+//! - a [`StackJob`], made by `install` and `join` on the caller's stack, which the caller keeps
+//!   alive by blocking on its latch until the job has run (or been aborted), or takes back
+//!   unrun (see [`StackJob::run_inline`]);
+//! - a scope job ([`crate::scope`]), boxed on the heap and counted by its scope.
 //!
 //! A job in a queue is executed exactly once, in one of two modes: [`JobMode::Run`] runs it;
 //! [`JobMode::Abort`] is used when the pool has terminated and the job can no longer run, and
@@ -51,6 +53,11 @@ impl JobRef {
             pointer,
             execute_fn,
         }
+    }
+
+    /// Do both refer to the same job? (A job's address identifies it while it is alive.)
+    pub(crate) fn same_job(self, other: JobRef) -> bool {
+        self.pointer == other.pointer
     }
 
     /// Consumes the job.
@@ -130,6 +137,23 @@ where
         this.result.with_mut(|r| unsafe { *r = outcome });
         // After this call the owner may return and free the job: touch nothing afterwards.
         this.latch.set();
+    }
+
+    /// Runs the closure on the calling thread, bypassing the latch. For the owner of a job
+    /// that was never handed out, or that it took back from its own deque before anybody
+    /// else could execute it.
+    ///
+    /// # Safety
+    /// No other thread may execute the job, now or later.
+    pub(crate) unsafe fn run_inline(&self) -> R {
+        // SAFETY: the caller guarantees that no other thread touches the job.
+        let func = self.func.with_mut(|f| unsafe { (*f).take() });
+        func.expect("a stack job runs once")()
+    }
+
+    /// True once the job has been consumed and [`wait`](Self::wait) will not block.
+    pub(crate) fn is_done(&self) -> bool {
+        self.latch.is_set()
     }
 
     /// Waits until the job has been consumed and returns what became of it. On a worker

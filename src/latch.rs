@@ -49,6 +49,12 @@ impl WakeLatch {
         }
     }
 
+    /// True once [`set`](Self::set) has been called (a hint: [`wait`](Self::wait) still takes
+    /// the lock before the owner may free the latch).
+    pub(crate) fn is_set(&self) -> bool {
+        self.done_hint.load(Ordering::Acquire)
+    }
+
     /// Blocks until the latch is set: a worker thread (of any pool) runs other jobs of its
     /// own pool meanwhile; any other thread parks.
     pub(crate) fn wait(&self) {

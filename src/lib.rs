@@ -38,10 +38,12 @@ mod builder;
 mod error;
 mod global;
 mod job;
+mod join;
 mod latch;
 mod loom;
 mod pool;
 mod registry;
+mod scope;
 mod sleep;
 mod task;
 mod unwind;
@@ -49,8 +51,9 @@ mod worker;
 
 pub use builder::{BuildError, MAX_THREADS, MIN_STACK_SIZE, NUM_THREADS_ENV, PoolBuilder};
 pub use error::TaskError;
-pub use global::{current_thread_index, spawn};
+pub use global::{current_thread_index, join, scope, spawn};
 pub use pool::WorkerPool;
+pub use scope::Scope;
 pub use task::JoinHandle;
 
 /// The examples in README.md, compiled and run as doc tests.

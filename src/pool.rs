@@ -5,6 +5,7 @@ use std::fmt;
 use crate::builder::{self, PoolBuilder};
 use crate::loom::sync::Arc;
 use crate::registry::Registry;
+use crate::scope::Scope;
 use crate::task::JoinHandle;
 
 /// A pool of worker threads with a work-stealing scheduler.
@@ -109,6 +110,83 @@ impl WorkerPool {
         R: Send,
     {
         self.inner.registry.install(op)
+    }
+
+    /// Runs `a` and `b`, potentially in parallel, and returns both results. Both closures may
+    /// borrow from the caller's stack.
+    ///
+    /// On a worker of this pool, `a` runs at once on the calling worker and `b` waits in a
+    /// private frame that costs a few nanoseconds; only when another worker is out of work is
+    /// the oldest such frame made stealable (see `ARCHITECTURE.md`, "join"). So a `join` at
+    /// every level of a fine-grained recursion is cheap, and parallelism comes from the frames
+    /// nearest the root, which hold the most work. From outside the pool, the join runs on one
+    /// of its workers and the caller blocks; from a worker of *another* pool, that worker keeps
+    /// running its own pool's jobs while it waits, so neither pool can deadlock.
+    ///
+    /// If `a` or `b` panics, the panic is re-raised here once both have finished (`a`'s if both
+    /// panic), as with `rayon::join`. On a pool that was shut down, `a` then `b` run on the
+    /// calling thread.
+    ///
+    /// ```
+    /// fn sum(pool: &stealpool::WorkerPool, xs: &[u64]) -> u64 {
+    ///     if xs.len() <= 1024 {
+    ///         return xs.iter().sum();
+    ///     }
+    ///     let (left, right) = xs.split_at(xs.len() / 2);
+    ///     let (a, b) = pool.join(|| sum(pool, left), || sum(pool, right));
+    ///     a + b
+    /// }
+    ///
+    /// let pool = stealpool::WorkerPool::builder().num_threads(2).build().unwrap();
+    /// let xs: Vec<u64> = (1..=100_000).collect();
+    /// assert_eq!(sum(&pool, &xs), 5_000_050_000);
+    /// ```
+    ///
+    /// Both closures run on other threads, so what they capture must be `Send`:
+    ///
+    /// ```compile_fail,E0277
+    /// use std::rc::Rc;
+    /// let pool = stealpool::WorkerPool::builder().num_threads(2).build().unwrap();
+    /// let shared = Rc::new(1);
+    /// pool.join(|| *shared + 1, || 2);
+    /// ```
+    pub fn join<A, B, RA, RB>(&self, a: A, b: B) -> (RA, RB)
+    where
+        A: FnOnce() -> RA + Send,
+        B: FnOnce() -> RB + Send,
+        RA: Send,
+        RB: Send,
+    {
+        self.inner.registry.join(a, b)
+    }
+
+    /// Creates a [`Scope`] on this pool, runs `op` in it on one of the pool's workers, and
+    /// returns `op`'s result once every task spawned in the scope has finished. The tasks may
+    /// borrow anything that outlives the call (see [`Scope`] for what does not compile).
+    ///
+    /// The calling thread blocks (a worker of this pool or of another keeps running other work
+    /// meanwhile). A panic in `op` or in any task is re-raised here after all tasks have
+    /// finished; if several panic, the first to do so wins. On a pool that was shut down, `op`
+    /// and its tasks run on the calling thread, one after another.
+    ///
+    /// ```
+    /// let pool = stealpool::WorkerPool::builder().num_threads(2).build().unwrap();
+    /// let mut halves = [vec![3, 1, 2], vec![9, 7, 8]];
+    /// let total: i32 = halves.iter().flatten().sum();
+    /// pool.scope(|s| {
+    ///     for half in halves.iter_mut() {
+    ///         s.spawn(move |_| half.sort());
+    ///     }
+    /// });
+    /// assert_eq!(halves, [vec![1, 2, 3], vec![7, 8, 9]]);
+    /// assert_eq!(total, 30);
+    /// ```
+    pub fn scope<'scope, OP, R>(&self, op: OP) -> R
+    where
+        OP: FnOnce(&Scope<'scope>) -> R + Send,
+        R: Send,
+    {
+        self.inner.registry.scope(op)
     }
 
     /// The number of worker threads.

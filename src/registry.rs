@@ -8,11 +8,15 @@
 use std::fmt;
 
 use crossbeam_deque::{Injector, Steal, Stealer};
+use crossbeam_utils::CachePadded;
 
 use crate::job::{JobMode, JobRef, StackJob, StackOutcome};
-use crate::loom::sync::atomic::{Ordering, fence};
+use crate::join;
+use crate::loom::sync::Arc;
+use crate::loom::sync::atomic::{AtomicBool, Ordering, fence};
 use crate::loom::sync::{Condvar, Mutex};
 use crate::loom::thread;
+use crate::scope::{self, Scope};
 use crate::sleep::Sleep;
 use crate::task::{self, JoinHandle};
 use crate::worker::WorkerThread;
@@ -23,6 +27,9 @@ pub(crate) struct Registry {
     /// One per worker, indexed like the workers.
     pub(crate) stealers: Box<[Stealer<JobRef>]>,
     pub(crate) sleep: Sleep,
+    /// One flag per worker: "somebody found your deque empty; share a join frame at your next
+    /// join" (see `crate::join`).
+    share_requests: Box<[CachePadded<AtomicBool>]>,
     /// Worker threads still running their main loop.
     live: Mutex<usize>,
     all_exited: Condvar,
@@ -37,6 +44,9 @@ impl Registry {
             injector: Injector::new(),
             stealers: stealers.into_boxed_slice(),
             sleep: Sleep::new(workers),
+            share_requests: (0..workers)
+                .map(|_| CachePadded::new(AtomicBool::new(false)))
+                .collect(),
             live: Mutex::new(workers),
             all_exited: Condvar::new(),
             threads: Mutex::new(Vec::with_capacity(workers)),
@@ -55,6 +65,34 @@ impl Registry {
     /// check before sleeping, after the sleeper registered).
     pub(crate) fn has_work(&self) -> bool {
         !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
+    }
+
+    /// Asks worker `index` to share a join frame. Writes only when the flag is clear, so the
+    /// worker's line is not pulled away again and again while it stays set.
+    pub(crate) fn request_share(&self, index: usize) {
+        let flag = &self.share_requests[index];
+        if !flag.load(Ordering::Relaxed) {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Has somebody asked worker `index` to share a join frame? Relaxed: a request seen late
+    /// only delays sharing; the wake-up that follows a share is ordered by `notify_work`.
+    #[inline]
+    pub(crate) fn share_requested(&self, index: usize) -> bool {
+        self.share_requests[index].load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn clear_share_request(&self, index: usize) {
+        self.share_requests[index].store(false, Ordering::Relaxed);
+    }
+
+    /// Pushes a job into the injector even if the pool is closed. Only for work that belongs
+    /// to something a worker of this pool is still waiting for (a scope), which keeps the pool
+    /// from terminating until the job has run.
+    pub(crate) fn inject_owned(&self, job: JobRef) {
+        self.injector.push(job);
+        self.sleep.notify_work();
     }
 
     /// Is the calling thread one of this pool's workers?
@@ -129,6 +167,36 @@ impl Registry {
             StackOutcome::Panic(payload) => std::panic::resume_unwind(payload),
             StackOutcome::Aborted(op) => op(),
         }
+    }
+
+    /// `join` on this pool: on the calling worker when it is one of ours, else through
+    /// `install` (which falls back to the calling thread on a pool that was shut down).
+    pub(crate) fn join<A, B, RA, RB>(self: &Arc<Self>, a: A, b: B) -> (RA, RB)
+    where
+        A: FnOnce() -> RA + Send,
+        B: FnOnce() -> RB + Send,
+        RA: Send,
+        RB: Send,
+    {
+        if let Some(worker) = self.current_worker() {
+            return worker.join(a, b);
+        }
+        self.install(|| match self.current_worker() {
+            Some(worker) => worker.join(a, b),
+            None => join::join_here(a, b),
+        })
+    }
+
+    /// `scope` on this pool: the scope's closure runs on one of its workers (see `join`).
+    pub(crate) fn scope<'scope, OP, R>(self: &Arc<Self>, op: OP) -> R
+    where
+        OP: FnOnce(&Scope<'scope>) -> R + Send,
+        R: Send,
+    {
+        self.install(|| {
+            let on_pool = self.current_worker().is_some();
+            scope::run_scope(self, on_pool, op)
+        })
     }
 
     /// Closes the pool to outside work; the workers finish what is queued and leave.

@@ -12,7 +12,7 @@
 //! double up to 16 µs (see `Pacer` for why looking in a tight loop slows the producers), and
 //! then goes to sleep through [`crate::sleep`].
 
-use std::cell::Cell;
+use std::cell::{Cell, UnsafeCell};
 use std::ptr;
 use std::sync::Arc as StdArc;
 use std::task::{Poll, Wake, Waker};
@@ -53,6 +53,11 @@ pub(crate) struct WorkerThread {
     rng: Cell<u64>,
     /// Wakes this worker out of a join-wait sleep.
     waker: Waker,
+    /// The `b` sides of the joins this worker is inside, oldest first (see `crate::join`).
+    /// Only this thread touches it.
+    frames: UnsafeCell<Vec<JobRef>>,
+    /// `frames[..shared]` have been pushed onto the deque, where thieves can take them.
+    shared: Cell<usize>,
 }
 
 /// Wakes one particular worker (the one waiting in a join).
@@ -75,6 +80,7 @@ impl WorkerThread {
     /// The worker running on this thread, if it is one. The reference is valid only on this
     /// thread and while its main loop runs, which covers every caller: they are all called,
     /// directly or through tasks, from inside that loop.
+    #[inline]
     pub(crate) fn current<'a>() -> Option<&'a WorkerThread> {
         let ptr = CURRENT.with(Cell::get);
         // SAFETY: `run` sets the pointer to a `WorkerThread` on its own stack and clears it
@@ -94,6 +100,68 @@ impl WorkerThread {
     pub(crate) fn push(&self, job: JobRef) {
         self.deque.push(job);
         self.registry.sleep.notify_work();
+    }
+
+    /// Pops the newest job from this worker's own deque.
+    pub(crate) fn pop_local(&self) -> Option<JobRef> {
+        self.deque.pop()
+    }
+
+    /// Records the `b` side of a join this worker has entered. If another worker asked for
+    /// work since the last join, the oldest frame not yet shared is shared now.
+    #[inline]
+    pub(crate) fn push_frame(&self, job: JobRef) {
+        // SAFETY: only this thread touches `frames`, and no reference to it outlives this
+        // call (nothing here calls back into user code).
+        let frames = unsafe { &mut *self.frames.get() };
+        frames.push(job);
+        if self.registry.share_requested(self.index) {
+            self.share_oldest_frame();
+        }
+    }
+
+    /// Forgets the newest frame (its join is finishing). True if it was never shared, so the
+    /// joining thread still owns it alone; false if it was pushed onto the deque.
+    #[inline]
+    pub(crate) fn pop_frame(&self) -> bool {
+        // SAFETY: as in `push_frame`.
+        let frames = unsafe { &mut *self.frames.get() };
+        frames.pop();
+        let len = frames.len();
+        if self.shared.get() > len {
+            self.shared.set(len);
+            false
+        } else {
+            true
+        }
+    }
+
+    /// Answers a request for work: makes the oldest unshared frame stealable.
+    #[cold]
+    fn share_oldest_frame(&self) {
+        self.registry.clear_share_request(self.index);
+        // SAFETY: as in `push_frame`.
+        let frames = unsafe { &*self.frames.get() };
+        let shared = self.shared.get();
+        if let Some(&job) = frames.get(shared) {
+            self.shared.set(shared + 1);
+            self.push(job);
+        }
+    }
+
+    /// Makes every unshared frame stealable, oldest first. Called before a worker waits, so
+    /// that the work it cannot get to meanwhile is not stuck behind it.
+    fn share_all_frames(&self) {
+        // SAFETY: as in `push_frame`.
+        let frames = unsafe { &*self.frames.get() };
+        let shared = self.shared.get();
+        if shared < frames.len() {
+            for &job in &frames[shared..] {
+                self.deque.push(job);
+            }
+            self.shared.set(frames.len());
+            self.registry.sleep.notify_work();
+        }
     }
 
     /// The next job to run, in the documented order, or `None` when none is visible.
@@ -127,7 +195,8 @@ impl WorkerThread {
                 }
                 match stealers[victim].steal() {
                     Steal::Success(job) => return Some(job),
-                    Steal::Empty => {}
+                    // It may be busy inside joins whose frames it has not shared yet.
+                    Steal::Empty => self.registry.request_share(victim),
                     Steal::Retry => retry = true,
                 }
             }
@@ -147,7 +216,7 @@ impl WorkerThread {
         x.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
-    fn execute(&self, job: JobRef) {
+    pub(crate) fn execute(&self, job: JobRef) {
         // SAFETY: a job taken from a queue is executed exactly once, here.
         unsafe { job.execute(JobMode::Run) };
     }
@@ -210,6 +279,15 @@ impl WorkerThread {
     /// Keeps this worker useful until `awaited` is done: runs other jobs (own deque first),
     /// and sleeps only when there is nothing to run, to be woken by `awaited` or new work.
     pub(crate) fn wait_until<A: Awaited>(&self, awaited: &mut A) -> A::Output {
+        if awaited.is_done() {
+            return match awaited.poll_done(&self.waker) {
+                Poll::Ready(output) => output,
+                Poll::Pending => unreachable!("is_done() was true"),
+            };
+        }
+        // The joins this worker is inside may have work nobody else can see yet: share it, so
+        // that this worker runs it now (own deque first) or a thief takes it.
+        self.share_all_frames();
         let mut searching = false;
         while !awaited.is_done() {
             // Own deque, injector, victims; then a brief paced search, since the awaited job
@@ -333,6 +411,8 @@ pub(crate) fn run(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>) 
         // Any odd, thread-distinct seed will do.
         rng: Cell::new(0x9e37_79b9_7f4a_7c15 ^ ((index as u64 + 1) << 1 | 1)),
         waker,
+        frames: UnsafeCell::new(Vec::with_capacity(64)),
+        shared: Cell::new(0),
     };
     let _exit = ExitGuard {
         registry: &worker.registry,

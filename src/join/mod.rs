@@ -1,0 +1,129 @@
+//! `join(a, b)`: run two closures, potentially in parallel, with almost no cost when they end
+//! up running one after the other.
+//!
+//! # Lazy sharing ("heartbeat" scheduling, driven by demand)
+//!
+//! A rayon-style join pushes `b` onto the worker's deque at every call so that a thief could
+//! take it, and pops it back afterwards; on fine-grained recursion (a join at every node of
+//! `fib`) those deque operations, with their fences, cost several times the work itself.
+//! Here a join pushes only a *frame* (a pointer to `b`, which lives on the joining stack) onto
+//! a per-worker list that no other thread reads, runs `a`, pops the frame and runs `b` itself:
+//! no atomic read-modify-write and no fence on that path.
+//!
+//! Frames become stealable only when somebody wants work. A worker that finds another
+//! worker's deque empty while looking for work sets that worker's *share request* flag. The
+//! busy worker reads its own flag (a relaxed load of a line nobody else writes while it stays
+//! set) at every join; when it is set, the worker clears it and pushes its **oldest** unshared
+//! frame onto its deque, where the thief finds it. The oldest frame is the one nearest the root
+//! of the recursion, so a thief gets the largest piece of work there is, and one request
+//! moves a large share of the work, as in heartbeat scheduling (Acar, Charguéraud and Rainey,
+//! PLDI 2018; Spice; chili). The difference from those is what sets the flag: not a timer
+//! thread but the workers that are out of work, so a pool whose workers are all busy never
+//! shares a frame, and an idle pool has no timer to wake.
+//!
+//! When the join's `a` returns, its frame is popped. A frame that was never shared is run on
+//! the spot. A shared frame is looked for on top of the worker's own deque (it is there unless a
+//! thief took it; anything above it was pushed later and is run first); if it was taken, the
+//! worker waits for it while running other work (see `WorkerThread::wait_until`, which also
+//! shares the worker's remaining frames first, so that what it cannot get to is not stuck).
+//!
+//! Panics: if `a` panics, `b` still runs (or is waited for) before the panic is re-raised, so no
+//! side is left running over stack memory that unwinding frees; if both panic, `a`'s panic is
+//! the one re-raised. This matches `rayon::join`.
+
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
+
+use crate::job::{StackJob, StackOutcome};
+use crate::worker::WorkerThread;
+
+type Payload = Box<dyn Any + Send>;
+
+impl WorkerThread {
+    /// `join` on the calling worker (see the module docs).
+    pub(crate) fn join<A, B, RA, RB>(&self, a: A, b: B) -> (RA, RB)
+    where
+        A: FnOnce() -> RA + Send,
+        B: FnOnce() -> RB + Send,
+        RA: Send,
+        RB: Send,
+    {
+        let job_b = StackJob::new(b);
+        // SAFETY: `job_b` stays in this stack frame until it has been consumed: run below by
+        // this thread (never shared, or taken back from the deque), or executed by a thief,
+        // which `wait_for_shared` waits for before this function returns or unwinds.
+        let job_ref = unsafe { job_b.as_job_ref() };
+        self.push_frame(job_ref);
+        let result_a = panic::catch_unwind(AssertUnwindSafe(a));
+        let kept = self.pop_frame();
+        let result_b = if kept {
+            // SAFETY: the frame was never shared, so no other thread has seen `job_ref`.
+            run_b(&result_a, || unsafe { job_b.run_inline() })
+        } else {
+            self.wait_for_shared(&job_b, job_ref, &result_a)
+        };
+        match (result_a, result_b) {
+            (Ok(ra), Ok(rb)) => (ra, rb),
+            (Err(payload), _) | (Ok(_), Err(payload)) => panic::resume_unwind(payload),
+        }
+    }
+
+    /// The slow path: `job_b` was shared. Takes it back from the deque if it is still there,
+    /// running newer jobs found above it first; otherwise waits until its thief is done.
+    #[cold]
+    fn wait_for_shared<F, RB, RA>(
+        &self,
+        job_b: &StackJob<F, RB>,
+        job_ref: crate::job::JobRef,
+        result_a: &Result<RA, Payload>,
+    ) -> Result<RB, Payload>
+    where
+        F: FnOnce() -> RB + Send,
+        RB: Send,
+    {
+        while !job_b.is_done() {
+            match self.pop_local() {
+                Some(job) if job.same_job(job_ref) => {
+                    // SAFETY: popping it from our own deque took it back: nobody else can
+                    // execute it any more.
+                    return run_b(result_a, || unsafe { job_b.run_inline() });
+                }
+                Some(job) => self.execute(job),
+                // A thief has it.
+                None => break,
+            }
+        }
+        match job_b.wait() {
+            StackOutcome::Ok(rb) => Ok(rb),
+            StackOutcome::Panic(payload) => Err(payload),
+            // Jobs on a worker's deque are not aborted, but if it happens, run it here.
+            StackOutcome::Aborted(func) => run_b(result_a, func),
+        }
+    }
+}
+
+/// Runs `b` on this thread. When `a` has already panicked, `b`'s own panic is caught (and
+/// later dropped in favour of `a`'s); otherwise it unwinds straight through the join.
+#[inline]
+fn run_b<RA, RB>(result_a: &Result<RA, Payload>, b: impl FnOnce() -> RB) -> Result<RB, Payload> {
+    if result_a.is_ok() {
+        Ok(b())
+    } else {
+        panic::catch_unwind(AssertUnwindSafe(b))
+    }
+}
+
+/// `join` where no worker of the pool can run it (the pool was shut down and `install` fell
+/// back to the calling thread): `a`, then `b`, with the same panic rules.
+pub(crate) fn join_here<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA,
+    B: FnOnce() -> RB,
+{
+    let result_a = panic::catch_unwind(AssertUnwindSafe(a));
+    let result_b = run_b(&result_a, b);
+    match (result_a, result_b) {
+        (Ok(ra), Ok(rb)) => (ra, rb),
+        (Err(payload), _) | (Ok(_), Err(payload)) => panic::resume_unwind(payload),
+    }
+}

@@ -1,0 +1,222 @@
+//! [`Scope`]: spawn tasks that borrow from the caller's stack; the scope returns once all of
+//! them are done.
+//!
+//! The scope lives on the stack of the thread that called `scope`. Each spawned body is boxed
+//! into a job that points back at the scope, and the scope counts the jobs still to finish
+//! (plus one for the scope's own closure). The last job to finish sets the scope's latch; the
+//! owner waits for that latch before it returns, running other work meanwhile, so no job can
+//! outlive the stack data it borrows. A panic in a job is kept (the first one wins) and
+//! re-raised by the owner once everything has finished.
+
+use std::any::Any;
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr::NonNull;
+
+use crate::job::{JobMode, JobRef};
+use crate::latch::WakeLatch;
+use crate::loom::sync::atomic::{AtomicUsize, Ordering};
+use crate::loom::sync::{Arc, Mutex};
+use crate::registry::Registry;
+
+/// A scope for spawning tasks that may borrow data living outside the scope. Made by
+/// [`WorkerPool::scope`](crate::WorkerPool::scope) and [`stealpool::scope`](crate::scope).
+///
+/// `scope` returns only when every task spawned in it (and every task those spawned) has
+/// finished, which is what lets them borrow from the caller's stack. If a task panics, the
+/// first panic is re-raised by `scope` after all of them have finished.
+///
+/// ```
+/// let pool = stealpool::WorkerPool::builder().num_threads(2).build().unwrap();
+/// let mut words = vec!["apple", "kiwi", "banana"];
+/// let mut lengths = vec![0; words.len()];
+/// pool.scope(|s| {
+///     for (word, len) in words.iter().zip(lengths.iter_mut()) {
+///         s.spawn(move |_| *len = word.len());
+///     }
+/// });
+/// assert_eq!(lengths, [5, 4, 6]);
+/// words.push("plum"); // the borrows ended with the scope
+/// ```
+///
+/// A task cannot borrow something that may be gone before the scope ends:
+///
+/// ```compile_fail,E0373
+/// let pool = stealpool::WorkerPool::builder().num_threads(2).build().unwrap();
+/// pool.scope(|s| {
+///     let local = vec![1, 2, 3];
+///     // error[E0373]: the task may outlive `local`, which is dropped when this closure returns
+///     s.spawn(|_| println!("{:?}", local));
+/// });
+/// ```
+///
+/// Nor can it take a value that may not cross threads:
+///
+/// ```compile_fail,E0277
+/// use std::rc::Rc;
+/// let pool = stealpool::WorkerPool::builder().num_threads(2).build().unwrap();
+/// pool.scope(|s| {
+///     let shared = Rc::new(5);
+///     // error[E0277]: `Rc<i32>` cannot be sent between threads safely
+///     s.spawn(move |_| println!("{shared}"));
+/// });
+/// ```
+///
+/// And the scope itself cannot escape its closure:
+///
+/// ```compile_fail,E0521
+/// let pool = stealpool::WorkerPool::builder().num_threads(2).build().unwrap();
+/// let mut escaped = None;
+/// pool.scope(|s| escaped = Some(s));
+/// ```
+pub struct Scope<'scope> {
+    registry: Arc<Registry>,
+    /// Jobs not yet finished, plus one for the scope's own closure until it returns.
+    pending: AtomicUsize,
+    /// The first panic of a job or of the scope's closure.
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
+    /// Set when `pending` drops to zero.
+    all_done: WakeLatch,
+    /// The owner runs on one of the pool's workers. False only when the pool was shut down
+    /// and `install` ran the scope on the calling thread; then the tasks run on the spot.
+    on_pool: bool,
+    /// Makes `'scope` invariant: a scope for a longer lifetime must not pass for one with a
+    /// shorter one (or tasks could borrow what dies first).
+    /// (`fn(T) -> T` is invariant in `T`, and is `Send + Sync`.)
+    marker: PhantomData<fn(&'scope ()) -> &'scope ()>,
+}
+
+impl<'scope> Scope<'scope> {
+    /// Spawns `body` into the scope. It runs on one of the pool's workers (at once on the
+    /// calling worker's deque, where idle workers can steal it) and gets the scope, so it can
+    /// spawn more. `body` may borrow anything that outlives the scope.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// let pool = stealpool::WorkerPool::builder().num_threads(2).build().unwrap();
+    /// let visited = AtomicUsize::new(0);
+    /// pool.scope(|s| {
+    ///     for _ in 0..4 {
+    ///         s.spawn(|s| {
+    ///             visited.fetch_add(1, Ordering::Relaxed);
+    ///             s.spawn(|_| {
+    ///                 visited.fetch_add(1, Ordering::Relaxed);
+    ///             });
+    ///         });
+    ///     }
+    /// });
+    /// assert_eq!(visited.into_inner(), 8);
+    /// ```
+    pub fn spawn<BODY>(&self, body: BODY)
+    where
+        BODY: FnOnce(&Scope<'scope>) + Send + 'scope,
+    {
+        // Relaxed: the caller is inside the scope (its closure or a running job), which holds
+        // a count of its own, so `pending` cannot reach zero meanwhile.
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        let job = Box::new(ScopeJob { scope: self, body });
+        let pointer = NonNull::from(Box::leak(job)).cast::<()>();
+        // SAFETY: the box is freed by `ScopeJob::execute`, called exactly once by whoever
+        // takes the `JobRef` from a queue (or right below). The scope it points to stays
+        // alive until `pending` is zero, which needs that call.
+        let job = unsafe { JobRef::new(pointer, ScopeJob::<'scope, BODY>::execute) };
+        if !self.on_pool {
+            // SAFETY: the job was never queued; this is its one execution.
+            unsafe { job.execute(JobMode::Run) };
+            return;
+        }
+        match self.registry.current_worker() {
+            Some(worker) => worker.push(job),
+            // A thread outside the pool (the scope was handed to it): the owner's wait keeps
+            // the pool from terminating until this job has run, so the injector is safe even
+            // after shutdown.
+            None => self.registry.inject_owned(job),
+        }
+    }
+
+    fn record_panic(&self, payload: Box<dyn Any + Send>) {
+        let mut slot = self.panic.lock();
+        if slot.is_none() {
+            *slot = Some(payload);
+        } else {
+            drop(slot);
+            crate::unwind::drop_quietly(payload);
+        }
+    }
+
+    /// One job (or the scope's closure) finished. The last one sets the latch; after that the
+    /// owner may free the scope, so nothing touches it afterwards.
+    fn job_done(&self) {
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.all_done.set();
+        }
+    }
+}
+
+impl fmt::Debug for Scope<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope")
+            .field("pending", &self.pending.load(Ordering::Relaxed))
+            .field("on_pool", &self.on_pool)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A task spawned into a scope, boxed; `execute` frees it.
+struct ScopeJob<'scope, BODY> {
+    scope: *const Scope<'scope>,
+    body: BODY,
+}
+
+impl<'scope, BODY> ScopeJob<'scope, BODY>
+where
+    BODY: FnOnce(&Scope<'scope>) + Send + 'scope,
+{
+    /// Runs the body (in both modes: a scope job must run, and a pool that a scope's owner
+    /// still waits in never aborts one), records a panic, and counts the job done.
+    unsafe fn execute(pointer: NonNull<()>, _mode: JobMode) {
+        // SAFETY: `pointer` came from `Box::leak` of this type in `Scope::spawn`, and this is
+        // its one execution.
+        let job = unsafe { Box::from_raw(pointer.cast::<Self>().as_ptr()) };
+        let ScopeJob { scope, body } = *job;
+        // SAFETY: the scope outlives its jobs: its owner waits until `pending` is zero, and
+        // this job's count is still held.
+        let scope = unsafe { &*scope };
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| body(scope))) {
+            scope.record_panic(payload);
+        }
+        scope.job_done();
+    }
+}
+
+/// Runs `op` as the body of a new scope and waits for every task spawned in it. `on_pool`:
+/// the calling thread is a worker of `registry`'s pool.
+pub(crate) fn run_scope<'scope, OP, R>(registry: &Arc<Registry>, on_pool: bool, op: OP) -> R
+where
+    OP: FnOnce(&Scope<'scope>) -> R,
+{
+    let scope = Scope {
+        registry: registry.clone(),
+        pending: AtomicUsize::new(1),
+        panic: Mutex::new(None),
+        all_done: WakeLatch::new(),
+        on_pool,
+        marker: PhantomData,
+    };
+    let value = match panic::catch_unwind(AssertUnwindSafe(|| op(&scope))) {
+        Ok(value) => Some(value),
+        Err(payload) => {
+            scope.record_panic(payload);
+            None
+        }
+    };
+    scope.job_done();
+    scope.all_done.wait();
+    let panic = scope.panic.lock().take();
+    if let Some(payload) = panic {
+        panic::resume_unwind(payload);
+    }
+    value.expect("a closure that did not panic returned a value")
+}
