@@ -85,7 +85,7 @@ where
     OP: FnOnce(&Scope<'scope>) -> R + Send,
     R: Send,
 {
-    current_registry(|registry| registry.scope(op))
+    current_registry(|registry| Registry::scope(registry, op))
 }
 
 /// The index of the worker running the calling code (`0..num_threads`), or `None` when the

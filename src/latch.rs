@@ -3,7 +3,7 @@
 use std::task::{Poll, Waker};
 
 use crate::loom::sync::Mutex;
-use crate::loom::sync::atomic::{AtomicBool, Ordering};
+use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::loom::thread;
 use crate::task::with_thread_waker;
 use crate::worker::{Awaited, WorkerThread};
@@ -70,6 +70,53 @@ impl WakeLatch {
     }
 }
 
+/// A latch set when a count of outstanding jobs drops to zero: the end of a scope.
+///
+/// It starts at one, the owner's own count, so it cannot be set before the owner has
+/// finished adding jobs and called [`decrement`](Self::decrement) itself. Ordering: each
+/// decrement is a release, and the last one (an acquire-release read-modify-write) sets the
+/// inner [`WakeLatch`]; so everything every job did happens before the owner's
+/// [`wait`](Self::wait) returns.
+#[derive(Debug)]
+pub(crate) struct CountLatch {
+    pending: AtomicUsize,
+    done: WakeLatch,
+}
+
+impl CountLatch {
+    pub(crate) fn new() -> Self {
+        CountLatch {
+            pending: AtomicUsize::new(1),
+            done: WakeLatch::new(),
+        }
+    }
+
+    /// One more job to wait for. Relaxed: the caller holds a count of its own (it is the
+    /// owner, or a job not yet finished), so the count cannot reach zero meanwhile, and the
+    /// job is published to other threads by the queue it goes through.
+    pub(crate) fn increment(&self) {
+        self.pending.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One job finished. The last one sets the latch; from then on the owner may free it, so
+    /// nothing touches it after that call.
+    pub(crate) fn decrement(&self) {
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.done.set();
+        }
+    }
+
+    /// Blocks until the count is zero (see [`WakeLatch::wait`]).
+    pub(crate) fn wait(&self) {
+        self.done.wait();
+    }
+
+    #[cfg(all(test, loom))]
+    fn is_set(&self) -> bool {
+        self.done.is_set()
+    }
+}
+
 /// [`WakeLatch`] seen as something a worker can wait for.
 struct LatchWaiter<'a>(&'a WakeLatch);
 
@@ -94,7 +141,7 @@ impl Awaited for LatchWaiter<'_> {
 
 #[cfg(all(test, loom))]
 mod loom_tests {
-    use super::WakeLatch;
+    use super::{CountLatch, WakeLatch};
     use crate::loom::sync::Arc;
 
     /// `set` racing the waiter's poll-then-park: the waiter must always wake (a lost
@@ -109,6 +156,45 @@ mod loom_tests {
             };
             latch.wait();
             setter.join().unwrap();
+        });
+    }
+
+    /// Two jobs finishing on other threads while the owner drops its own count and waits:
+    /// the owner always wakes, only after both jobs, and their plain (non-atomic) writes
+    /// happen before its reads (loom reports a data race otherwise).
+    #[test]
+    fn count_latch_waits_for_every_job() {
+        use crate::loom::cell::UnsafeCell;
+
+        struct Slots([UnsafeCell<usize>; 2]);
+        // SAFETY: each job writes only its own slot, and the owner reads them only after the
+        // latch; loom checks exactly that.
+        unsafe impl Sync for Slots {}
+
+        loom::model(|| {
+            let latch = Arc::new(CountLatch::new());
+            let slots = Arc::new(Slots([UnsafeCell::new(0), UnsafeCell::new(0)]));
+            let jobs: Vec<_> = (0..2)
+                .map(|i| {
+                    latch.increment();
+                    let latch = latch.clone();
+                    let slots = slots.clone();
+                    loom::thread::spawn(move || {
+                        // SAFETY: slot `i` belongs to this job until the latch is set.
+                        slots.0[i].with_mut(|p| unsafe { *p = i + 1 });
+                        latch.decrement();
+                    })
+                })
+                .collect();
+            latch.decrement();
+            latch.wait();
+            assert!(latch.is_set());
+            // SAFETY: the latch is set: both jobs are done with their slots.
+            let sum: usize = slots.0.iter().map(|s| s.with(|p| unsafe { *p })).sum();
+            assert_eq!(sum, 3);
+            for job in jobs {
+                job.join().unwrap();
+            }
         });
     }
 }

@@ -186,7 +186,7 @@ impl WorkerPool {
         OP: FnOnce(&Scope<'scope>) -> R + Send,
         R: Send,
     {
-        self.inner.registry.scope(op)
+        Registry::scope(&self.inner.registry, op)
     }
 
     /// The number of worker threads.

@@ -21,6 +21,9 @@ use crate::sleep::Sleep;
 use crate::task::{self, JoinHandle};
 use crate::worker::WorkerThread;
 
+/// A worker's "share a join frame" flag, on its own cache line.
+pub(crate) type ShareRequest = CachePadded<AtomicBool>;
+
 pub(crate) struct Registry {
     /// Work submitted from outside the pool.
     pub(crate) injector: Injector<JobRef>,
@@ -29,7 +32,7 @@ pub(crate) struct Registry {
     pub(crate) sleep: Sleep,
     /// One flag per worker: "somebody found your deque empty; share a join frame at your next
     /// join" (see `crate::join`).
-    share_requests: Box<[CachePadded<AtomicBool>]>,
+    share_requests: Box<[Arc<ShareRequest>]>,
     /// Worker threads still running their main loop.
     live: Mutex<usize>,
     all_exited: Condvar,
@@ -45,7 +48,7 @@ impl Registry {
             stealers: stealers.into_boxed_slice(),
             sleep: Sleep::new(workers),
             share_requests: (0..workers)
-                .map(|_| CachePadded::new(AtomicBool::new(false)))
+                .map(|_| Arc::new(CachePadded::new(AtomicBool::new(false))))
                 .collect(),
             live: Mutex::new(workers),
             all_exited: Condvar::new(),
@@ -76,15 +79,10 @@ impl Registry {
         }
     }
 
-    /// Has somebody asked worker `index` to share a join frame? Relaxed: a request seen late
-    /// only delays sharing; the wake-up that follows a share is ordered by `notify_work`.
-    #[inline]
-    pub(crate) fn share_requested(&self, index: usize) -> bool {
-        self.share_requests[index].load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn clear_share_request(&self, index: usize) {
-        self.share_requests[index].store(false, Ordering::Relaxed);
+    /// Worker `index`'s share-request flag, which the worker keeps at hand (it reads it at every
+    /// join).
+    pub(crate) fn share_request(&self, index: usize) -> Arc<ShareRequest> {
+        self.share_requests[index].clone()
     }
 
     /// Pushes a job into the injector even if the pool is closed. Only for work that belongs
@@ -171,7 +169,7 @@ impl Registry {
 
     /// `join` on this pool: on the calling worker when it is one of ours, else through
     /// `install` (which falls back to the calling thread on a pool that was shut down).
-    pub(crate) fn join<A, B, RA, RB>(self: &Arc<Self>, a: A, b: B) -> (RA, RB)
+    pub(crate) fn join<A, B, RA, RB>(&self, a: A, b: B) -> (RA, RB)
     where
         A: FnOnce() -> RA + Send,
         B: FnOnce() -> RB + Send,
@@ -188,14 +186,15 @@ impl Registry {
     }
 
     /// `scope` on this pool: the scope's closure runs on one of its workers (see `join`).
-    pub(crate) fn scope<'scope, OP, R>(self: &Arc<Self>, op: OP) -> R
+    /// (An associated function: the scope keeps a clone of the `Arc`.)
+    pub(crate) fn scope<'scope, OP, R>(this: &Arc<Self>, op: OP) -> R
     where
         OP: FnOnce(&Scope<'scope>) -> R + Send,
         R: Send,
     {
-        self.install(|| {
-            let on_pool = self.current_worker().is_some();
-            scope::run_scope(self, on_pool, op)
+        this.install(|| {
+            let on_pool = this.current_worker().is_some();
+            scope::run_scope(this, on_pool, op)
         })
     }
 

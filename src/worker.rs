@@ -22,7 +22,8 @@ use crossbeam_deque::{Steal, Worker};
 
 use crate::job::{JobMode, JobRef};
 use crate::loom::sync::Arc;
-use crate::registry::Registry;
+use crate::loom::sync::atomic::Ordering;
+use crate::registry::{Registry, ShareRequest};
 use crate::sleep::{SleepKind, Wakeup};
 
 /// How long a worker keeps looking for work before it goes to sleep.
@@ -58,6 +59,8 @@ pub(crate) struct WorkerThread {
     frames: UnsafeCell<Vec<JobRef>>,
     /// `frames[..shared]` have been pushed onto the deque, where thieves can take them.
     shared: Cell<usize>,
+    /// Set by a worker that found this one's deque empty: share a frame at the next join.
+    share_request: Arc<ShareRequest>,
 }
 
 /// Wakes one particular worker (the one waiting in a join).
@@ -115,7 +118,9 @@ impl WorkerThread {
         // call (nothing here calls back into user code).
         let frames = unsafe { &mut *self.frames.get() };
         frames.push(job);
-        if self.registry.share_requested(self.index) {
+        // Relaxed: a request seen late only delays sharing; the wake-up that follows a share
+        // is ordered by `notify_work`'s fence.
+        if self.share_request.load(Ordering::Relaxed) {
             self.share_oldest_frame();
         }
     }
@@ -139,7 +144,7 @@ impl WorkerThread {
     /// Answers a request for work: makes the oldest unshared frame stealable.
     #[cold]
     fn share_oldest_frame(&self) {
-        self.registry.clear_share_request(self.index);
+        self.share_request.store(false, Ordering::Relaxed);
         // SAFETY: as in `push_frame`.
         let frames = unsafe { &*self.frames.get() };
         let shared = self.shared.get();
@@ -404,6 +409,7 @@ pub(crate) fn run(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>) 
         registry: registry.clone(),
         index,
     }));
+    let share_request = registry.share_request(index);
     let worker = WorkerThread {
         index,
         registry,
@@ -412,6 +418,7 @@ pub(crate) fn run(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>) 
         rng: Cell::new(0x9e37_79b9_7f4a_7c15 ^ ((index as u64 + 1) << 1 | 1)),
         waker,
         frames: UnsafeCell::new(Vec::with_capacity(64)),
+        share_request,
         shared: Cell::new(0),
     };
     let _exit = ExitGuard {

@@ -15,8 +15,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 
 use crate::job::{JobMode, JobRef};
-use crate::latch::WakeLatch;
-use crate::loom::sync::atomic::{AtomicUsize, Ordering};
+use crate::latch::CountLatch;
 use crate::loom::sync::{Arc, Mutex};
 use crate::registry::Registry;
 
@@ -72,12 +71,11 @@ use crate::registry::Registry;
 /// ```
 pub struct Scope<'scope> {
     registry: Arc<Registry>,
-    /// Jobs not yet finished, plus one for the scope's own closure until it returns.
-    pending: AtomicUsize,
+    /// Jobs not yet finished, plus one for the scope's own closure until it returns; set when
+    /// that reaches zero.
+    pending: CountLatch,
     /// The first panic of a job or of the scope's closure.
     panic: Mutex<Option<Box<dyn Any + Send>>>,
-    /// Set when `pending` drops to zero.
-    all_done: WakeLatch,
     /// The owner runs on one of the pool's workers. False only when the pool was shut down
     /// and `install` ran the scope on the calling thread; then the tasks run on the spot.
     on_pool: bool,
@@ -113,9 +111,9 @@ impl<'scope> Scope<'scope> {
     where
         BODY: FnOnce(&Scope<'scope>) + Send + 'scope,
     {
-        // Relaxed: the caller is inside the scope (its closure or a running job), which holds
-        // a count of its own, so `pending` cannot reach zero meanwhile.
-        self.pending.fetch_add(1, Ordering::Relaxed);
+        // The caller is inside the scope (its closure or a running job), which holds a count
+        // of its own, so `pending` cannot reach zero meanwhile.
+        self.pending.increment();
         let job = Box::new(ScopeJob { scope: self, body });
         let pointer = NonNull::from(Box::leak(job)).cast::<()>();
         // SAFETY: the box is freed by `ScopeJob::execute`, called exactly once by whoever
@@ -145,20 +143,11 @@ impl<'scope> Scope<'scope> {
             crate::unwind::drop_quietly(payload);
         }
     }
-
-    /// One job (or the scope's closure) finished. The last one sets the latch; after that the
-    /// owner may free the scope, so nothing touches it afterwards.
-    fn job_done(&self) {
-        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.all_done.set();
-        }
-    }
 }
 
 impl fmt::Debug for Scope<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scope")
-            .field("pending", &self.pending.load(Ordering::Relaxed))
             .field("on_pool", &self.on_pool)
             .finish_non_exhaustive()
     }
@@ -187,7 +176,8 @@ where
         if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| body(scope))) {
             scope.record_panic(payload);
         }
-        scope.job_done();
+        // The last touch: after it the owner may return and free the scope.
+        scope.pending.decrement();
     }
 }
 
@@ -199,9 +189,8 @@ where
 {
     let scope = Scope {
         registry: registry.clone(),
-        pending: AtomicUsize::new(1),
+        pending: CountLatch::new(),
         panic: Mutex::new(None),
-        all_done: WakeLatch::new(),
         on_pool,
         marker: PhantomData,
     };
@@ -212,8 +201,8 @@ where
             None
         }
     };
-    scope.job_done();
-    scope.all_done.wait();
+    scope.pending.decrement();
+    scope.pending.wait();
     let panic = scope.panic.lock().take();
     if let Some(payload) = panic {
         panic::resume_unwind(payload);
