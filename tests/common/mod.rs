@@ -235,3 +235,29 @@ pub fn thread_stats(prefix: &str) -> Vec<(char, u64)> {
     }
     stats
 }
+
+/// Runs `f`, which must panic, and returns the panic's payload; fails the test if `f` returns.
+pub fn expect_panic<R>(what: &str, f: impl FnOnce() -> R) -> Box<dyn std::any::Any + Send> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(_) => panic!("{what}: expected a panic, but the call returned"),
+        Err(payload) => payload,
+    }
+}
+
+/// The message of a `panic!` payload (a `&str` or a `String`), if it is one.
+#[allow(clippy::borrowed_box)] // on purpose: see below
+pub fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> Option<&str> {
+    // Through `**`: a `&Box<dyn Any>` would otherwise coerce to a `&dyn Any` of the box.
+    let payload: &(dyn std::any::Any + Send) = &**payload;
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+}
+
+/// True when the calling code runs on an OS thread whose name starts with `prefix`.
+pub fn on_thread_named(prefix: &str) -> bool {
+    thread::current()
+        .name()
+        .is_some_and(|name| name.starts_with(prefix))
+}
