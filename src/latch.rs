@@ -61,11 +61,14 @@ impl WakeLatch {
         let mut waiter = LatchWaiter(self);
         match WorkerThread::current() {
             Some(worker) => worker.wait_until(&mut waiter),
-            None => with_thread_waker(|waker| {
-                while waiter.poll_done(waker).is_pending() {
-                    thread::park();
-                }
-            }),
+            None => {
+                spin_briefly(|| waiter.is_done());
+                with_thread_waker(|waker| {
+                    while waiter.poll_done(waker).is_pending() {
+                        thread::park();
+                    }
+                })
+            }
         }
     }
 }
@@ -114,6 +117,25 @@ impl CountLatch {
     #[cfg(all(test, loom))]
     fn is_set(&self) -> bool {
         self.done.is_set()
+    }
+}
+
+/// How long a thread outside the pool spins on a latch before it parks.
+const SPIN_BEFORE_PARK: std::time::Duration = std::time::Duration::from_micros(20);
+
+/// Spins until `done` or [`SPIN_BEFORE_PARK`] has passed. Short jobs handed to the pool
+/// (an `install` of a few microseconds) then come back without a park and an unpark, each a
+/// system call and a scheduler round trip that cost more than the job; a long job costs the
+/// caller 20 µs of spinning once.
+fn spin_briefly(done: impl Fn() -> bool) {
+    if cfg!(loom) {
+        return;
+    }
+    let start = std::time::Instant::now();
+    while !done() && start.elapsed() < SPIN_BEFORE_PARK {
+        for _ in 0..16 {
+            std::hint::spin_loop();
+        }
     }
 }
 

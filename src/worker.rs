@@ -26,6 +26,11 @@ use crate::loom::sync::atomic::Ordering;
 use crate::registry::{Registry, ShareRequest};
 use crate::sleep::{SleepKind, Wakeup};
 
+/// A join records no frame while the worker holds this many unshared frames (and nobody has
+/// asked it to share): a request takes the oldest frame, so deeper ones would only be shared
+/// after these, by which time most of them are gone.
+const SPARE_FRAMES: usize = 4;
+
 /// How long a worker keeps looking for work before it goes to sleep.
 const SEARCH_TIME: Duration = Duration::from_micros(100);
 /// The first pause between two looks; it doubles each round up to [`MAX_POLL_PAUSE`].
@@ -108,6 +113,15 @@ impl WorkerThread {
     /// Pops the newest job from this worker's own deque.
     pub(crate) fn pop_local(&self) -> Option<JobRef> {
         self.deque.pop()
+    }
+
+    /// True when this worker already holds [`SPARE_FRAMES`] unshared frames and nobody has
+    /// asked it to share: then a new join need not record a frame at all (see `crate::join`).
+    #[inline]
+    pub(crate) fn has_spare_frames(&self) -> bool {
+        // SAFETY: as in `push_frame`.
+        let len = unsafe { (*self.frames.get()).len() };
+        len >= self.shared.get() + SPARE_FRAMES && !self.share_request.load(Ordering::Relaxed)
     }
 
     /// Records the `b` side of a join this worker has entered. If another worker asked for
