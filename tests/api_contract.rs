@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use stealpool::{BuildError, JoinHandle, PoolBuilder, TaskError, WorkerPool};
+use stealpool::{BuildError, JoinHandle, PoolBuilder, Scope, TaskError, WorkerPool};
 
 fn assert_pool_traits<P: Clone + Send + Sync + std::fmt::Debug>() {}
 fn assert_error<E: std::error::Error + Send + Sync + 'static>() {}
@@ -53,6 +53,41 @@ fn running_work_as_the_contract_shows() {
     assert_eq!(index, None);
     let inside = pool.install(stealpool::current_thread_index);
     assert!(inside.is_some_and(|i| i < 2));
+}
+
+/// `pool.scope(|s: &Scope<'scope>| { s.spawn(|s| ...); }) -> R` with
+/// `Scope::spawn<BODY>(&self, body: BODY) where BODY: FnOnce(&Scope<'scope>) + Send + 'scope`.
+fn spawn_body<'scope, BODY>(s: &Scope<'scope>, body: BODY)
+where
+    BODY: FnOnce(&Scope<'scope>) + Send + 'scope,
+{
+    s.spawn(body);
+}
+
+#[test]
+fn fork_join_as_the_contract_shows() {
+    let pool = WorkerPool::builder().num_threads(2).build().unwrap();
+
+    let (ra, rb): (u8, &str) = pool.join(|| 1u8, || "b");
+    assert_eq!((ra, rb), (1, "b"));
+
+    let mut cells = [0u32; 4];
+    let r: usize = pool.scope(|s: &Scope<'_>| {
+        for (i, cell) in cells.iter_mut().enumerate() {
+            spawn_body(s, move |_s: &Scope<'_>| *cell = i as u32 * 10);
+        }
+        7
+    });
+    assert_eq!(r, 7);
+    assert_eq!(cells, [0, 10, 20, 30]);
+
+    let (x, y): (u64, u64) = stealpool::join(|| 2, || 3);
+    assert_eq!(x * y, 6);
+    let total: u32 = stealpool::scope(|s| {
+        s.spawn(|_| ());
+        42
+    });
+    assert_eq!(total, 42);
 }
 
 #[test]
