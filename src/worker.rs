@@ -213,7 +213,13 @@ impl WorkerThread {
                     continue;
                 }
                 match stealers[victim].steal() {
-                    Steal::Success(job) => return Some(job),
+                    Steal::Success(job) => {
+                        // Ask the victim to put its next frame where the one just taken
+                        // was, so that the next thief (or this one, when it runs out)
+                        // finds work at once instead of waiting for the victim's next join.
+                        self.registry.request_share(victim);
+                        return Some(job);
+                    }
                     // It may be busy inside joins whose frames it has not shared yet.
                     Steal::Empty => self.registry.request_share(victim),
                     Steal::Retry => retry = true,

@@ -19,7 +19,10 @@
 //! moves a large share of the work, as in heartbeat scheduling (Acar, Charguéraud and Rainey,
 //! PLDI 2018; Spice; chili). The difference from those is what sets the flag: not a timer
 //! thread but the workers that are out of work, so a pool whose workers are all busy never
-//! shares a frame, and an idle pool has no timer to wake.
+//! shares a frame, and an idle pool has no timer to wake. A thief that does take a frame sets
+//! the victim's flag again, so that the victim puts its next-oldest frame on its deque at its
+//! next join: the next steal then finds work at once instead of waiting for a join (worth
+//! about 1% on a coarse recursion, where joins are tens of microseconds apart).
 //!
 //! A worker that already holds `SPARE_FRAMES` (4) unshared frames, with no request pending,
 //! records no frame at all for a new join: it runs `a` then `b` like plain function calls
