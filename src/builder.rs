@@ -8,6 +8,7 @@ use std::sync::Arc as StdArc;
 use crossbeam_deque::Worker;
 
 use crate::job::JobRef;
+use crate::lane::LANES;
 use crate::loom::sync::Arc;
 use crate::loom::thread;
 use crate::pool::WorkerPool;
@@ -19,6 +20,10 @@ pub const NUM_THREADS_ENV: &str = "STEALPOOL_NUM_THREADS";
 
 /// The most worker threads one pool may have.
 pub const MAX_THREADS: usize = 1024;
+
+/// The default [`PoolBuilder::fairness_interval`]: every 16th pick of a worker is a fairness
+/// pick.
+pub const DEFAULT_FAIRNESS_INTERVAL: u32 = 16;
 
 /// The smallest stack size, in bytes, a worker thread may be given.
 pub const MIN_STACK_SIZE: usize = 64 * 1024;
@@ -47,6 +52,7 @@ pub struct PoolBuilder {
     num_threads: Option<usize>,
     thread_name: Option<StdArc<ThreadNameFn>>,
     stack_size: Option<usize>,
+    fairness_interval: Option<u32>,
 }
 
 impl PoolBuilder {
@@ -82,6 +88,27 @@ impl PoolBuilder {
         self
     }
 
+    /// How often a worker makes a *fairness pick*: one pick in `n` (at least 2; default
+    /// [`DEFAULT_FAIRNESS_INTERVAL`]) takes the oldest queued task of a lower lane instead of
+    /// the highest-priority one. Fairness picks alternate between the Low and the Normal lane
+    /// (each falls back to the other when its lane is empty), so while higher lanes keep a
+    /// worker busy, each lower lane that has work queued gets at least one of every `2 * n`
+    /// of that worker's picks. A smaller `n` shares more with the lower lanes; a larger one
+    /// keeps urgent work more strictly first.
+    ///
+    /// ```
+    /// use stealpool::{Priority, WorkerPool};
+    ///
+    /// let pool = WorkerPool::builder().num_threads(2).fairness_interval(8).build()?;
+    /// let batch = pool.spawn_with(Priority::Low, || "still runs while urgent work keeps coming");
+    /// assert!(batch.join().is_ok());
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn fairness_interval(mut self, n: u32) -> Self {
+        self.fairness_interval = Some(n);
+        self
+    }
+
     /// Checks the settings, starts the worker threads and returns the pool.
     ///
     /// ```
@@ -101,8 +128,20 @@ impl PoolBuilder {
                 return Err(BuildError::new(ErrorKind::StackTooSmall(bytes)));
             }
         }
-        let deques: Vec<Worker<JobRef>> = (0..num_threads).map(|_| Worker::new_lifo()).collect();
-        let registry = Arc::new(Registry::new(deques.iter().map(Worker::stealer).collect()));
+        let fairness_interval = self.fairness_interval.unwrap_or(DEFAULT_FAIRNESS_INTERVAL);
+        if fairness_interval < 2 {
+            return Err(BuildError::new(ErrorKind::FairnessTooSmall(
+                fairness_interval,
+            )));
+        }
+        let deques: Vec<[Worker<JobRef>; LANES]> = (0..num_threads)
+            .map(|_| [Worker::new_lifo(), Worker::new_lifo(), Worker::new_lifo()])
+            .collect();
+        let stealers = deques
+            .iter()
+            .map(|lanes| [lanes[0].stealer(), lanes[1].stealer(), lanes[2].stealer()])
+            .collect();
+        let registry = Arc::new(Registry::new(stealers, fairness_interval));
         // Ends the workers started so far, when the build fails at worker `index`; the ones
         // that never started must not be waited for.
         let abandon = |index: usize| {
@@ -148,6 +187,7 @@ impl fmt::Debug for PoolBuilder {
             .field("num_threads", &self.num_threads)
             .field("thread_name", &self.thread_name.as_ref().map(|_| "<fn>"))
             .field("stack_size", &self.stack_size)
+            .field("fairness_interval", &self.fairness_interval)
             .finish()
     }
 }
@@ -222,6 +262,7 @@ enum ErrorKind {
     ZeroThreads,
     TooManyThreads(usize),
     StackTooSmall(usize),
+    FairnessTooSmall(u32),
     BadEnv(String),
     Spawn(io::Error),
 }
@@ -232,11 +273,13 @@ impl BuildError {
     }
 
     /// The name of the setting at fault: `"num_threads"`, `"stack_size"`,
-    /// `"STEALPOOL_NUM_THREADS"`, or `"thread spawn"` when the OS refused a thread.
+    /// `"fairness_interval"`, `"STEALPOOL_NUM_THREADS"`, or `"thread spawn"` when the OS
+    /// refused a thread.
     pub fn setting(&self) -> &'static str {
         match self.kind {
             ErrorKind::ZeroThreads | ErrorKind::TooManyThreads(_) => "num_threads",
             ErrorKind::StackTooSmall(_) => "stack_size",
+            ErrorKind::FairnessTooSmall(_) => "fairness_interval",
             ErrorKind::BadEnv(_) => NUM_THREADS_ENV,
             ErrorKind::Spawn(_) => "thread spawn",
         }
@@ -261,6 +304,10 @@ impl fmt::Display for BuildError {
                     "stack_size: at least {MIN_STACK_SIZE} bytes are needed (got {n})"
                 )
             }
+            ErrorKind::FairnessTooSmall(n) => write!(
+                f,
+                "fairness_interval: one pick in n with n at least 2 (got {n})"
+            ),
             ErrorKind::BadEnv(value) => write!(
                 f,
                 "{NUM_THREADS_ENV}: expected a whole number from 0 to {MAX_THREADS} (got {value:?})"

@@ -3,12 +3,13 @@
 use std::sync::OnceLock;
 
 use crate::builder;
+use crate::lane::Priority;
 use crate::loom::sync::Arc;
 use crate::pool::WorkerPool;
 use crate::registry::Registry;
 use crate::scope::Scope;
 use crate::task::JoinHandle;
-use crate::worker::WorkerThread;
+use crate::worker::{WorkerThread, current_lane};
 
 static GLOBAL: OnceLock<WorkerPool> = OnceLock::new();
 
@@ -37,7 +38,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    current_registry(|registry| registry.spawn(func))
+    current_registry(|registry| registry.spawn(current_lane(), func))
 }
 
 /// [`WorkerPool::join`] on the current pool: the pool whose worker calls it, else the global
@@ -86,6 +87,26 @@ where
     R: Send,
 {
     current_registry(|registry| Registry::scope(registry, op))
+}
+
+/// The priority of the task running the calling code, or `None` when the caller is not a
+/// worker of any stealpool pool. Work the task spawns, joins or scopes without naming a
+/// priority runs at this one.
+///
+/// ```
+/// use stealpool::{Priority, WorkerPool};
+///
+/// assert_eq!(stealpool::current_priority(), None);
+/// let pool = WorkerPool::builder().num_threads(2).build().unwrap();
+/// let inherited = pool
+///     .spawn_with(Priority::Low, || stealpool::spawn(stealpool::current_priority).join())
+///     .join()
+///     .unwrap()
+///     .unwrap();
+/// assert_eq!(inherited, Some(Priority::Low));
+/// ```
+pub fn current_priority() -> Option<Priority> {
+    WorkerThread::current().map(|worker| Priority::from_lane(worker.lane()))
 }
 
 /// The index of the worker running the calling code (`0..num_threads`), or `None` when the

@@ -39,6 +39,7 @@ mod error;
 mod global;
 mod job;
 mod join;
+mod lane;
 mod latch;
 mod loom;
 mod pool;
@@ -49,9 +50,13 @@ mod task;
 mod unwind;
 mod worker;
 
-pub use builder::{BuildError, MAX_THREADS, MIN_STACK_SIZE, NUM_THREADS_ENV, PoolBuilder};
+pub use builder::{
+    BuildError, DEFAULT_FAIRNESS_INTERVAL, MAX_THREADS, MIN_STACK_SIZE, NUM_THREADS_ENV,
+    PoolBuilder,
+};
 pub use error::TaskError;
-pub use global::{current_thread_index, join, scope, spawn};
+pub use global::{current_priority, current_thread_index, join, scope, spawn};
+pub use lane::Priority;
 pub use pool::WorkerPool;
 pub use scope::Scope;
 pub use task::JoinHandle;

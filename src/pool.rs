@@ -3,10 +3,12 @@
 use std::fmt;
 
 use crate::builder::{self, PoolBuilder};
+use crate::lane::Priority;
 use crate::loom::sync::Arc;
 use crate::registry::Registry;
 use crate::scope::Scope;
 use crate::task::JoinHandle;
+use crate::worker::current_lane;
 
 /// A pool of worker threads with a work-stealing scheduler.
 ///
@@ -68,9 +70,10 @@ impl WorkerPool {
 
     /// Runs `func` on the pool and returns a handle to its result.
     ///
-    /// Called from outside the pool, the task goes to the pool's global queue; called from one
-    /// of its workers, to that worker's own deque (where it runs next unless another worker
-    /// steals it first). After [`shutdown`](Self::shutdown) the handle resolves at once to an
+    /// Called from outside the pool, the task goes to the pool's global queue at
+    /// [`Priority::Normal`]; called from one of its workers, to that worker's own deque at the
+    /// priority of the task that spawns it (where it runs next unless another worker steals it
+    /// first, or more urgent work arrives). After [`shutdown`](Self::shutdown) the handle resolves at once to an
     /// error whose [`is_cancelled`](crate::TaskError::is_cancelled) is true; spawning never
     /// panics and never blocks.
     ///
@@ -84,7 +87,32 @@ impl WorkerPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.inner.registry.spawn(func)
+        self.inner.registry.spawn(current_lane(), func)
+    }
+
+    /// Like [`spawn`](Self::spawn), at the given priority.
+    ///
+    /// Workers take queued `High` work before `Normal` and `Normal` before `Low`, at every
+    /// task boundary (a task that is running is never interrupted), apart from one
+    /// *fairness pick* in [`fairness_interval`](crate::PoolBuilder::fairness_interval) picks
+    /// that keeps lower lanes moving. Work the task spawns, joins or scopes runs at the same
+    /// priority unless it names another.
+    ///
+    /// ```
+    /// use stealpool::{Priority, WorkerPool};
+    ///
+    /// let pool = WorkerPool::builder().num_threads(2).build().unwrap();
+    /// let report = pool.spawn_with(Priority::Low, || "nightly report");
+    /// let click = pool.spawn_with(Priority::High, || "button click");
+    /// assert_eq!(click.join().unwrap(), "button click");
+    /// assert_eq!(report.join().unwrap(), "nightly report");
+    /// ```
+    pub fn spawn_with<F, T>(&self, priority: Priority, func: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner.registry.spawn(priority.lane(), func)
     }
 
     /// Runs `op` on one of the pool's workers, blocks until it returns, and returns its value.

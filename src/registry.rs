@@ -1,4 +1,4 @@
-//! The state one pool's workers share: the global injector, every worker's stealer, the sleep
+//! The state one pool's workers share: the global injectors, every worker's stealers, the sleep
 //! module, and the bookkeeping of live threads.
 //!
 //! A [`WorkerPool`](crate::WorkerPool) handle and every worker thread hold an `Arc<Registry>`.
@@ -12,23 +12,35 @@ use crossbeam_utils::CachePadded;
 
 use crate::job::{JobMode, JobRef, StackJob, StackOutcome};
 use crate::join;
+use crate::lane::{LANES, NORMAL};
 use crate::loom::sync::Arc;
-use crate::loom::sync::atomic::{AtomicBool, Ordering, fence};
+use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use crate::loom::sync::{Condvar, Mutex};
 use crate::loom::thread;
 use crate::scope::{self, Scope};
 use crate::sleep::Sleep;
 use crate::task::{self, JoinHandle};
 use crate::worker::WorkerThread;
+use crate::worker::current_lane;
 
 /// A worker's "share a join frame" flag, on its own cache line.
 pub(crate) type ShareRequest = CachePadded<AtomicBool>;
 
 pub(crate) struct Registry {
     /// Work submitted from outside the pool.
-    pub(crate) injector: Injector<JobRef>,
+    /// One per lane (see `crate::lane`).
+    pub(crate) injectors: [Injector<JobRef>; LANES],
     /// One per worker, indexed like the workers.
-    pub(crate) stealers: Box<[Stealer<JobRef>]>,
+    /// One per lane.
+    pub(crate) stealers: Box<[[Stealer<JobRef>; LANES]]>,
+    /// Jobs queued anywhere (counted before the push, uncounted after being taken), for the
+    /// High and Low lanes only. The High count is read at every task boundary, so that a
+    /// worker busy with Normal work looks for urgent work only when there is some; it is
+    /// written only when High work is pushed or taken, so the read normally hits the cache.
+    /// The Normal lane, the busy one, is not counted.
+    lane_queued: [CachePadded<AtomicUsize>; LANES],
+    /// Every this many picks a worker makes a fairness pick (see `crate::lane`).
+    pub(crate) fairness_interval: u32,
     pub(crate) sleep: Sleep,
     /// One flag per worker: "somebody found your deque empty; share a join frame at your next
     /// join" (see `crate::join`).
@@ -41,11 +53,17 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    pub(crate) fn new(stealers: Vec<Stealer<JobRef>>) -> Self {
+    pub(crate) fn new(stealers: Vec<[Stealer<JobRef>; LANES]>, fairness_interval: u32) -> Self {
         let workers = stealers.len();
         Registry {
-            injector: Injector::new(),
+            injectors: [Injector::new(), Injector::new(), Injector::new()],
             stealers: stealers.into_boxed_slice(),
+            lane_queued: [
+                CachePadded::new(AtomicUsize::new(0)),
+                CachePadded::new(AtomicUsize::new(0)),
+                CachePadded::new(AtomicUsize::new(0)),
+            ],
+            fairness_interval,
             sleep: Sleep::new(workers),
             share_requests: (0..workers)
                 .map(|_| Arc::new(CachePadded::new(AtomicBool::new(false))))
@@ -67,7 +85,34 @@ impl Registry {
     /// True when some queue a worker can reach holds work (a snapshot; used as the final
     /// check before sleeping, after the sleeper registered).
     pub(crate) fn has_work(&self) -> bool {
-        !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
+        self.injectors.iter().any(|i| !i.is_empty())
+            || self
+                .stealers
+                .iter()
+                .any(|lanes| lanes.iter().any(|s| !s.is_empty()))
+    }
+
+    /// Counts a job about to be pushed into `lane` (before the push: a count of zero then
+    /// means the lane holds nothing that was pushed before the count was read).
+    #[inline]
+    pub(crate) fn queued(&self, lane: usize) {
+        if lane != NORMAL {
+            self.lane_queued[lane].fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Uncounts a job taken out of `lane` to run (or to be aborted).
+    #[inline]
+    pub(crate) fn taken(&self, lane: usize) {
+        if lane != NORMAL {
+            self.lane_queued[lane].fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// May `lane` hold work? Always true for Normal, which is not counted.
+    #[inline]
+    pub(crate) fn lane_hint(&self, lane: usize) -> bool {
+        lane == NORMAL || self.lane_queued[lane].load(Ordering::SeqCst) != 0
     }
 
     /// Asks worker `index` to share a join frame. Writes only when the flag is clear, so the
@@ -88,8 +133,9 @@ impl Registry {
     /// Pushes a job into the injector even if the pool is closed. Only for work that belongs
     /// to something a worker of this pool is still waiting for (a scope), which keeps the pool
     /// from terminating until the job has run.
-    pub(crate) fn inject_owned(&self, job: JobRef) {
-        self.injector.push(job);
+    pub(crate) fn inject_owned(&self, job: JobRef, lane: usize) {
+        self.queued(lane);
+        self.injectors[lane].push(job);
         self.sleep.notify_work();
     }
 
@@ -98,30 +144,32 @@ impl Registry {
         WorkerThread::current().filter(|w| std::ptr::eq(&**w.registry(), self))
     }
 
-    /// Spawns a task: onto the calling worker's own deque when called from this pool, else
-    /// into the injector; a closed pool resolves the handle at once as cancelled.
-    pub(crate) fn spawn<F, T>(&self, func: F) -> JoinHandle<T>
+    /// Spawns a task at `lane`: onto the calling worker's own deque when called from this
+    /// pool, else into the lane's injector; a closed pool resolves the handle at once as
+    /// cancelled.
+    pub(crate) fn spawn<F, T>(&self, lane: usize, func: F) -> JoinHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
         let (job, handle) = task::new_task(func);
         match self.current_worker() {
-            Some(worker) => worker.push(job),
-            None => self.inject(job),
+            Some(worker) => worker.push_lane(job, lane),
+            None => self.inject(job, lane),
         }
         handle
     }
 
     /// Queues a job from outside the pool. If the pool no longer takes work the job is
     /// aborted (a task reports cancelled; a stack job gets its closure back).
-    pub(crate) fn inject(&self, job: JobRef) {
+    pub(crate) fn inject(&self, job: JobRef, lane: usize) {
         if self.sleep.is_closed() {
             // SAFETY: the job was never queued, so this is its one execution.
             unsafe { job.execute(JobMode::Abort) };
             return;
         }
-        self.injector.push(job);
+        self.queued(lane);
+        self.injectors[lane].push(job);
         // `notify_work` begins with a SeqCst fence, which orders the push before the
         // `terminated` load below (see `drain_injector`).
         self.sleep.notify_work();
@@ -136,12 +184,17 @@ impl Registry {
     /// runs last sees the job, so no job is ever left unresolved.
     pub(crate) fn drain_injector(&self) {
         fence(Ordering::SeqCst);
-        loop {
-            match self.injector.steal() {
-                // SAFETY: a job stolen from the queue is ours to execute, once.
-                Steal::Success(job) => unsafe { job.execute(JobMode::Abort) },
-                Steal::Empty => break,
-                Steal::Retry => thread::yield_now(),
+        for (lane, injector) in self.injectors.iter().enumerate() {
+            loop {
+                match injector.steal() {
+                    Steal::Success(job) => {
+                        self.taken(lane);
+                        // SAFETY: a job stolen from the queue is ours to execute, once.
+                        unsafe { job.execute(JobMode::Abort) }
+                    }
+                    Steal::Empty => break,
+                    Steal::Retry => thread::yield_now(),
+                }
             }
         }
     }
@@ -159,7 +212,7 @@ impl Registry {
         let job = StackJob::new(op);
         // SAFETY: `job` stays on this stack frame until `wait` below returns, which is after
         // the job was executed; `inject` executes or queues it exactly once.
-        self.inject(unsafe { job.as_job_ref() });
+        self.inject(unsafe { job.as_job_ref() }, current_lane());
         match job.wait() {
             StackOutcome::Ok(value) => value,
             StackOutcome::Panic(payload) => std::panic::resume_unwind(payload),

@@ -1,13 +1,20 @@
-//! A worker thread: its deque, its main loop, and how it looks for work.
+//! A worker thread: its deques, its main loop, and how it looks for work.
 //!
-//! Order in which a worker looks for work ([`WorkerThread::find_work`]):
+//! A worker has one deque per priority lane (see [`crate::lane`]). At every task boundary it
+//! takes the highest lane that has work anywhere it can reach ([`WorkerThread::find_work`]):
+//! High (looked at only when the pool's count of queued High jobs is not zero), then Normal,
+//! then Low (looked at only when its count is not zero). Within a lane the order is:
 //! 1. its own deque, newest first (LIFO: what it just spawned is hot in its cache);
-//! 2. the global injector, taking a batch into its own deque (one synchronisation for many
-//!    tasks submitted from outside);
+//! 2. the lane's global injector, taking a batch into its own deque (one synchronisation for
+//!    many tasks submitted from outside);
 //! 3. the other workers' deques, oldest first (FIFO end), starting at a random victim so that
 //!    thieves spread out instead of all hitting worker 0.
 //!
-//! When all three come back empty the worker counts itself as *searching* and looks again
+//! Every `fairness_interval`-th pick is a *fairness pick* instead: it takes the oldest task of
+//! a lower lane, alternating between Low and Normal, so that a busy higher lane cannot starve
+//! them (see `WorkerThread::fair_pick`).
+//!
+//! When nothing is found the worker counts itself as *searching* and looks again
 //! for up to `SEARCH_TIME` (100 µs), with timed pauses between looks that start at 4 µs and
 //! double up to 16 µs (see `Pacer` for why looking in a tight loop slows the producers), and
 //! then goes to sleep through [`crate::sleep`].
@@ -21,6 +28,7 @@ use std::time::{Duration, Instant};
 use crossbeam_deque::{Steal, Worker};
 
 use crate::job::{JobMode, JobRef};
+use crate::lane::{HIGH, LANES, LOW, NORMAL};
 use crate::loom::sync::Arc;
 use crate::loom::sync::atomic::Ordering;
 use crate::registry::{Registry, ShareRequest};
@@ -55,13 +63,21 @@ pub(crate) trait Awaited {
 pub(crate) struct WorkerThread {
     index: usize,
     registry: Arc<Registry>,
-    deque: Worker<JobRef>,
+    /// One deque per lane.
+    deques: [Worker<JobRef>; LANES],
+    /// The lane of the task this worker is running: what it spawns, joins or scopes goes
+    /// there unless the call names another lane.
+    lane: Cell<usize>,
+    /// Picks left before the next fairness pick.
+    until_fair: Cell<u32>,
+    /// Which lower lane the next fairness pick tries first: Low when true, Normal when false.
+    fair_low_first: Cell<bool>,
     rng: Cell<u64>,
     /// Wakes this worker out of a join-wait sleep.
     waker: Waker,
-    /// The `b` sides of the joins this worker is inside, oldest first (see `crate::join`).
-    /// Only this thread touches it.
-    frames: UnsafeCell<Vec<JobRef>>,
+    /// The `b` sides of the joins this worker is inside, oldest first (see `crate::join`),
+    /// with the lane each join ran in. Only this thread touches it.
+    frames: UnsafeCell<Vec<(JobRef, usize)>>,
     /// `frames[..shared]` have been pushed onto the deque, where thieves can take them.
     shared: Cell<usize>,
     /// Set by a worker that found this one's deque empty: share a frame at the next join.
@@ -104,15 +120,33 @@ impl WorkerThread {
         &self.registry
     }
 
-    /// Pushes a job onto this worker's own deque and lets a sleeper know.
+    /// The lane of the task this worker is running.
+    pub(crate) fn lane(&self) -> usize {
+        self.lane.get()
+    }
+
+    /// Pushes a job onto this worker's deque for the lane of the running task, and lets a
+    /// sleeper know.
     pub(crate) fn push(&self, job: JobRef) {
-        self.deque.push(job);
+        self.push_lane(job, self.lane.get());
+    }
+
+    /// Pushes a job onto this worker's deque for `lane`, and lets a sleeper know.
+    pub(crate) fn push_lane(&self, job: JobRef, lane: usize) {
+        // Counted before the push, so a count of zero means the lane is really empty.
+        self.registry.queued(lane);
+        self.deques[lane].push(job);
         self.registry.sleep.notify_work();
     }
 
-    /// Pops the newest job from this worker's own deque.
+    /// Pops the newest job from this worker's own deque for the running task's lane.
     pub(crate) fn pop_local(&self) -> Option<JobRef> {
-        self.deque.pop()
+        let lane = self.lane.get();
+        let job = self.deques[lane].pop();
+        if job.is_some() {
+            self.registry.taken(lane);
+        }
+        job
     }
 
     /// True when this worker already holds [`SPARE_FRAMES`] unshared frames and nobody has
@@ -131,7 +165,7 @@ impl WorkerThread {
         // SAFETY: only this thread touches `frames`, and no reference to it outlives this
         // call (nothing here calls back into user code).
         let frames = unsafe { &mut *self.frames.get() };
-        frames.push(job);
+        frames.push((job, self.lane.get()));
         // Relaxed: a request seen late only delays sharing; the wake-up that follows a share
         // is ordered by `notify_work`'s fence.
         if self.share_request.load(Ordering::Relaxed) {
@@ -162,9 +196,9 @@ impl WorkerThread {
         // SAFETY: as in `push_frame`.
         let frames = unsafe { &*self.frames.get() };
         let shared = self.shared.get();
-        if let Some(&job) = frames.get(shared) {
+        if let Some(&(job, lane)) = frames.get(shared) {
             self.shared.set(shared + 1);
-            self.push(job);
+            self.push_lane(job, lane);
         }
     }
 
@@ -175,30 +209,114 @@ impl WorkerThread {
         let frames = unsafe { &*self.frames.get() };
         let shared = self.shared.get();
         if shared < frames.len() {
-            for &job in &frames[shared..] {
-                self.deque.push(job);
+            for &(job, lane) in &frames[shared..] {
+                self.registry.queued(lane);
+                self.deques[lane].push(job);
             }
             self.shared.set(frames.len());
             self.registry.sleep.notify_work();
         }
     }
 
-    /// The next job to run, in the documented order, or `None` when none is visible.
-    fn find_work(&self) -> Option<JobRef> {
-        if let Some(job) = self.deque.pop() {
-            return Some(job);
+    /// The next job to run and its lane, in the documented order, or `None` when none is
+    /// visible.
+    fn find_work(&self) -> Option<(JobRef, usize)> {
+        let found = self.find_any();
+        if let Some((_, lane)) = found {
+            self.registry.taken(lane);
         }
+        found
+    }
+
+    fn find_any(&self) -> Option<(JobRef, usize)> {
+        if self.until_fair.get() == 0 {
+            if let Some(found) = self.fair_pick() {
+                self.until_fair.set(self.registry.fairness_interval - 1);
+                return Some(found);
+            }
+            // Nothing below to be fair to: the next pick tries again.
+        }
+        let found = self.find_by_priority();
+        if found.is_some() {
+            self.until_fair.set(self.until_fair.get().saturating_sub(1));
+        }
+        found
+    }
+
+    /// The usual pick: the highest lane with work.
+    fn find_by_priority(&self) -> Option<(JobRef, usize)> {
+        for lane in [HIGH, NORMAL, LOW] {
+            if self.registry.lane_hint(lane) {
+                if let Some(job) = self.find_in_lane(lane) {
+                    return Some((job, lane));
+                }
+            }
+        }
+        None
+    }
+
+    /// A fairness pick: the oldest task of a lower lane, Low and Normal taking turns to be
+    /// tried first. Normal is tried only when High work is queued (otherwise the usual order
+    /// takes Normal anyway), Low only when Low work is queued; so in a pool that uses one lane
+    /// a fairness pick costs two loads.
+    fn fair_pick(&self) -> Option<(JobRef, usize)> {
+        let low_first = !self.fair_low_first.get();
+        self.fair_low_first.set(low_first);
+        let order = if low_first {
+            [LOW, NORMAL]
+        } else {
+            [NORMAL, LOW]
+        };
+        for lane in order {
+            let worth_it = match lane {
+                LOW => self.registry.lane_hint(LOW),
+                _ => self.registry.lane_hint(HIGH),
+            };
+            if worth_it {
+                if let Some(job) = self.oldest_in_lane(lane) {
+                    return Some((job, lane));
+                }
+            }
+        }
+        None
+    }
+
+    /// The oldest task of `lane` this worker can see: the injector first (it holds what was
+    /// submitted from outside, in order), then the old end of its own deque, then the others'.
+    fn oldest_in_lane(&self, lane: usize) -> Option<JobRef> {
         loop {
-            match self.registry.injector.steal_batch_and_pop(&self.deque) {
+            match self.registry.injectors[lane].steal() {
                 Steal::Success(job) => return Some(job),
                 Steal::Empty => break,
                 Steal::Retry => {}
             }
         }
-        self.steal()
+        loop {
+            match self.registry.stealers[self.index][lane].steal() {
+                Steal::Success(job) => return Some(job),
+                Steal::Empty => break,
+                Steal::Retry => {}
+            }
+        }
+        self.steal(lane)
     }
 
-    fn steal(&self) -> Option<JobRef> {
+    /// The usual look at one lane: own deque, injector, other workers.
+    fn find_in_lane(&self, lane: usize) -> Option<JobRef> {
+        if let Some(job) = self.deques[lane].pop() {
+            return Some(job);
+        }
+        loop {
+            match self.registry.injectors[lane].steal_batch_and_pop(&self.deques[lane]) {
+                Steal::Success(job) => return Some(job),
+                Steal::Empty => break,
+                Steal::Retry => {}
+            }
+        }
+        self.steal(lane)
+    }
+
+    fn steal(&self, lane: usize) -> Option<JobRef> {
         let stealers = &self.registry.stealers;
         let n = stealers.len();
         if n <= 1 {
@@ -212,7 +330,7 @@ impl WorkerThread {
                 if victim == self.index {
                     continue;
                 }
-                match stealers[victim].steal() {
+                match stealers[victim][lane].steal() {
                     Steal::Success(job) => {
                         // Ask the victim to put its next frame where the one just taken
                         // was, so that the next thief (or this one, when it runs out)
@@ -241,9 +359,12 @@ impl WorkerThread {
         x.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
-    pub(crate) fn execute(&self, job: JobRef) {
+    /// Runs a job taken from `lane`'s queues, as a task of that lane.
+    pub(crate) fn execute(&self, job: JobRef, lane: usize) {
+        let outer = self.lane.replace(lane);
         // SAFETY: a job taken from a queue is executed exactly once, here.
         unsafe { job.execute(JobMode::Run) };
+        self.lane.set(outer);
     }
 
     fn stop_searching(&self) {
@@ -253,7 +374,7 @@ impl WorkerThread {
     }
 
     /// Looks for work for up to [`SEARCH_TIME`], pausing between looks (see [`Pacer`]).
-    fn search(&self) -> Option<JobRef> {
+    fn search(&self) -> Option<(JobRef, usize)> {
         let mut pacer = Pacer::new();
         while pacer.pause() {
             if let Some(job) = self.find_work() {
@@ -279,12 +400,12 @@ impl WorkerThread {
                 }
             };
             match job {
-                Some(job) => {
+                Some((job, lane)) => {
                     if searching {
                         self.stop_searching();
                         searching = false;
                     }
-                    self.execute(job);
+                    self.execute(job, lane);
                 }
                 None => {
                     let probe = || self.registry.has_work();
@@ -318,12 +439,12 @@ impl WorkerThread {
             // Own deque, injector, victims; then a brief paced search, since the awaited job
             // may be finishing on another worker right now.
             let job = self.find_work().or_else(|| self.search_until(&*awaited));
-            if let Some(job) = job {
+            if let Some((job, lane)) = job {
                 if searching {
                     self.stop_searching();
                     searching = false;
                 }
-                self.execute(job);
+                self.execute(job, lane);
                 continue;
             }
             if awaited.is_done() {
@@ -351,7 +472,7 @@ impl WorkerThread {
     }
 
     /// Like [`search`](Self::search), but stops early (with `None`) once `awaited` is done.
-    fn search_until<A: Awaited>(&self, awaited: &A) -> Option<JobRef> {
+    fn search_until<A: Awaited>(&self, awaited: &A) -> Option<(JobRef, usize)> {
         let mut pacer = Pacer::new();
         // The awaited job's state is read often (it is cheap and nobody writes it but the
         // completer, once); the queues only once per pause.
@@ -423,8 +544,14 @@ impl Drop for ExitGuard<'_> {
     }
 }
 
+/// The lane of the task running on this thread: what it spawns, joins or scopes goes there.
+/// `Normal` outside the pools.
+pub(crate) fn current_lane() -> usize {
+    WorkerThread::current().map_or(NORMAL, WorkerThread::lane)
+}
+
 /// The body of worker thread `index`.
-pub(crate) fn run(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>) {
+pub(crate) fn run(registry: Arc<Registry>, index: usize, deques: [Worker<JobRef>; LANES]) {
     let waker = Waker::from(StdArc::new(WorkerWaker {
         registry: registry.clone(),
         index,
@@ -432,8 +559,11 @@ pub(crate) fn run(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>) 
     let share_request = registry.share_request(index);
     let worker = WorkerThread {
         index,
+        deques,
+        lane: Cell::new(NORMAL),
+        until_fair: Cell::new(registry.fairness_interval - 1),
+        fair_low_first: Cell::new(false),
         registry,
-        deque,
         // Any odd, thread-distinct seed will do.
         rng: Cell::new(0x9e37_79b9_7f4a_7c15 ^ ((index as u64 + 1) << 1 | 1)),
         waker,

@@ -103,7 +103,7 @@ impl WorkerThread {
                     // execute it any more.
                     return run_b(result_a, || unsafe { job_b.run_inline() });
                 }
-                Some(job) => self.execute(job),
+                Some(job) => self.execute(job, self.lane()),
                 // A thief has it.
                 None => break,
             }

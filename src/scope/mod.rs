@@ -18,6 +18,7 @@ use crate::job::{JobMode, JobRef};
 use crate::latch::CountLatch;
 use crate::loom::sync::{Arc, Mutex};
 use crate::registry::Registry;
+use crate::worker::current_lane;
 
 /// A scope for spawning tasks that may borrow data living outside the scope. Made by
 /// [`WorkerPool::scope`](crate::WorkerPool::scope) and [`stealpool::scope`](crate::scope).
@@ -76,6 +77,8 @@ pub struct Scope<'scope> {
     pending: CountLatch,
     /// The first panic of a job or of the scope's closure.
     panic: Mutex<Option<Box<dyn Any + Send>>>,
+    /// The lane of the task that opened the scope: where spawns from outside the pool go.
+    lane: usize,
     /// The owner runs on one of the pool's workers. False only when the pool was shut down
     /// and `install` ran the scope on the calling thread; then the tasks run on the spot.
     on_pool: bool,
@@ -130,7 +133,7 @@ impl<'scope> Scope<'scope> {
             // A thread outside the pool (the scope was handed to it): the owner's wait keeps
             // the pool from terminating until this job has run, so the injector is safe even
             // after shutdown.
-            None => self.registry.inject_owned(job),
+            None => self.registry.inject_owned(job, self.lane),
         }
     }
 
@@ -191,6 +194,7 @@ where
         registry: registry.clone(),
         pending: CountLatch::new(),
         panic: Mutex::new(None),
+        lane: current_lane(),
         on_pool,
         marker: PhantomData,
     };
