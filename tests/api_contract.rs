@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use stealpool::{BuildError, JoinHandle, PoolBuilder, Scope, TaskError, WorkerPool};
+use stealpool::{BuildError, JoinHandle, PoolBuilder, Priority, Scope, TaskError, WorkerPool};
 
 fn assert_pool_traits<P: Clone + Send + Sync + std::fmt::Debug>() {}
 fn assert_error<E: std::error::Error + Send + Sync + 'static>() {}
@@ -88,6 +88,23 @@ fn fork_join_as_the_contract_shows() {
         42
     });
     assert_eq!(total, 42);
+}
+
+#[test]
+fn priorities_as_the_contract_shows() {
+    let pool = WorkerPool::builder().num_threads(2).build().unwrap();
+    let urgent: JoinHandle<u8> = pool.spawn_with(Priority::High, || 1);
+    let batch: JoinHandle<u8> = pool.spawn_with(Priority::Low, || 2);
+    let normal: JoinHandle<u8> = pool.spawn_with(Priority::Normal, || 3);
+    assert_eq!(Priority::default(), Priority::Normal);
+    assert_eq!(
+        (
+            urgent.join().unwrap(),
+            batch.join().unwrap(),
+            normal.join().unwrap()
+        ),
+        (1, 2, 3)
+    );
 }
 
 #[test]
