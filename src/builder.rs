@@ -88,13 +88,16 @@ impl PoolBuilder {
         self
     }
 
-    /// How often a worker makes a *fairness pick*: one pick in `n` (at least 2; default
+    /// How often a worker makes a *fairness pick*: after `n - 1` picks in a row that passed
+    /// over queued work of a lower lane, the `n`-th (at least 2; default
     /// [`DEFAULT_FAIRNESS_INTERVAL`]) takes the oldest queued task of a lower lane instead of
     /// the highest-priority one. Fairness picks alternate between the Low and the Normal lane
     /// (each falls back to the other when its lane is empty), so while higher lanes keep a
     /// worker busy, each lower lane that has work queued gets at least one of every `2 * n`
-    /// of that worker's picks. A smaller `n` shares more with the lower lanes; a larger one
-    /// keeps urgent work more strictly first.
+    /// of that worker's picks. A pick from the lowest lane that has work starts the count
+    /// again, so urgent work that arrives while a worker runs batch work is never put behind
+    /// a fairness pick. A smaller `n` shares more with the lower lanes; a larger one keeps
+    /// urgent work more strictly first.
     ///
     /// ```
     /// use stealpool::{Priority, WorkerPool};

@@ -93,9 +93,9 @@ impl WorkerPool {
     /// Like [`spawn`](Self::spawn), at the given priority.
     ///
     /// Workers take queued `High` work before `Normal` and `Normal` before `Low`, at every
-    /// task boundary (a task that is running is never interrupted), apart from one
-    /// *fairness pick* in [`fairness_interval`](crate::PoolBuilder::fairness_interval) picks
-    /// that keeps lower lanes moving. Work the task spawns, joins or scopes runs at the same
+    /// task boundary (a task that is running is never interrupted), apart from the
+    /// *fairness picks* ([`fairness_interval`](crate::PoolBuilder::fairness_interval)) that
+    /// keep lower lanes moving while higher ones stay busy. Work the task spawns, joins or scopes runs at the same
     /// priority unless it names another.
     ///
     /// ```

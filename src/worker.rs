@@ -10,9 +10,10 @@
 //! 3. the other workers' deques, oldest first (FIFO end), starting at a random victim so that
 //!    thieves spread out instead of all hitting worker 0.
 //!
-//! Every `fairness_interval`-th pick is a *fairness pick* instead: it takes the oldest task of
-//! a lower lane, alternating between Low and Normal, so that a busy higher lane cannot starve
-//! them (see `WorkerThread::fair_pick`).
+//! After `fairness_interval - 1` picks in a row that passed over queued lower-lane work, the
+//! next pick is a *fairness pick*: it takes the oldest task of a lower lane, alternating
+//! between Low and Normal, so that a busy higher lane cannot starve them (see
+//! `WorkerThread::fair_pick`).
 //!
 //! When nothing is found the worker counts itself as *searching* and looks again
 //! for up to `SEARCH_TIME` (100 µs), with timed pauses between looks that start at 4 µs and
@@ -237,10 +238,33 @@ impl WorkerThread {
             // Nothing below to be fair to: the next pick tries again.
         }
         let found = self.find_by_priority();
-        if found.is_some() {
-            self.until_fair.set(self.until_fair.get().saturating_sub(1));
+        if let Some((_, lane)) = found {
+            // Only a pick that passes over queued lower-lane work brings the next fairness
+            // pick closer. A worker running the lowest lane that has work owes nobody, so
+            // urgent work arriving there is never put behind a fairness pick.
+            if self.lower_lane_waits(lane) {
+                self.until_fair.set(self.until_fair.get().saturating_sub(1));
+            } else {
+                self.until_fair.set(self.registry.fairness_interval - 1);
+            }
         }
         found
+    }
+
+    /// Is work queued in a lane below `lane`? Low is counted; for Normal (below High) the
+    /// worker looks at its own deque and the injector, which is cheap and enough: a worker
+    /// that passes over Normal work elsewhere still takes its share when that work reaches
+    /// it or the injector.
+    fn lower_lane_waits(&self, lane: usize) -> bool {
+        match lane {
+            HIGH => {
+                self.registry.lane_hint(LOW)
+                    || !self.deques[NORMAL].is_empty()
+                    || !self.registry.injectors[NORMAL].is_empty()
+            }
+            NORMAL => self.registry.lane_hint(LOW),
+            _ => false,
+        }
     }
 
     /// The usual pick: the highest lane with work.
