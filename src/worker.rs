@@ -251,6 +251,20 @@ impl WorkerThread {
         found
     }
 
+    /// Is work queued in a lane above `lane`? High is counted; Normal (above Low) is judged
+    /// from this worker's own deque and the injector.
+    pub(crate) fn higher_lane_waits(&self, lane: usize) -> bool {
+        match lane {
+            HIGH => false,
+            NORMAL => self.registry.lane_hint(HIGH),
+            _ => {
+                self.registry.lane_hint(HIGH)
+                    || !self.deques[NORMAL].is_empty()
+                    || !self.registry.injectors[NORMAL].is_empty()
+            }
+        }
+    }
+
     /// Is work queued in a lane below `lane`? Low is counted; for Normal (below High) the
     /// worker looks at its own deque and the injector, which is cheap and enough: a worker
     /// that passes over Normal work elsewhere still takes its share when that work reaches

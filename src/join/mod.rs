@@ -35,8 +35,9 @@
 //!
 //! When the join's `a` returns, its frame is popped. A frame that was never shared is run on
 //! the spot. A shared frame is looked for on top of the worker's own deque (it is there unless a
-//! thief took it; anything above it was pushed later and is run first); if it was taken, the
-//! worker waits for it while running other work (see `WorkerThread::wait_until`, which also
+//! thief took it; anything above it was pushed later and is run first, unless a higher
+//! priority lane has work, which then goes first); if it was taken, the worker waits for it
+//! while running other work (see `WorkerThread::wait_until`, which also
 //! shares the worker's remaining frames first, so that what it cannot get to is not stuck).
 //!
 //! Panics: if `a` panics, `b` still runs (or is waited for) before the panic is re-raised, so no
@@ -97,6 +98,11 @@ impl WorkerThread {
         RB: Send,
     {
         while !job_b.is_done() {
+            // Running what lies above `b` on the deque is a task boundary like any other: if
+            // a higher lane has work, the usual pick (in `wait_until`) goes first.
+            if self.higher_lane_waits(self.lane()) {
+                break;
+            }
             match self.pop_local() {
                 Some(job) if job.same_job(job_ref) => {
                     // SAFETY: popping it from our own deque took it back: nobody else can
