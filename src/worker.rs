@@ -73,6 +73,9 @@ pub(crate) struct WorkerThread {
     until_fair: Cell<u32>,
     /// Which lower lane the next fairness pick tries first: Low when true, Normal when false.
     fair_low_first: Cell<bool>,
+    /// Where the next fairness pick looks first in its lane: the injector when true, the old
+    /// end of this worker's own deque when false.
+    fair_injector_first: Cell<bool>,
     rng: Cell<u64>,
     /// Wakes this worker out of a join-wait sleep.
     waker: Waker,
@@ -298,8 +301,7 @@ impl WorkerThread {
     /// takes Normal anyway), Low only when Low work is queued; so in a pool that uses one lane
     /// a fairness pick costs two loads.
     fn fair_pick(&self) -> Option<(JobRef, usize)> {
-        let low_first = !self.fair_low_first.get();
-        self.fair_low_first.set(low_first);
+        let low_first = self.fair_low_first.get();
         let order = if low_first {
             [LOW, NORMAL]
         } else {
@@ -312,6 +314,8 @@ impl WorkerThread {
             };
             if worth_it {
                 if let Some(job) = self.oldest_in_lane(lane) {
+                    // Turn by turn, counted only when a pick was made.
+                    self.fair_low_first.set(!low_first);
                     return Some((job, lane));
                 }
             }
@@ -319,33 +323,52 @@ impl WorkerThread {
         None
     }
 
-    /// The oldest task of `lane` this worker can see: the injector first (it holds what was
-    /// submitted from outside, in order), then the old end of its own deque, then the others'.
+    /// The oldest task of `lane` this worker can see. Outside submissions wait in the
+    /// injector, in order; tasks spawned on this worker wait at the old end of its own deque.
+    /// Which of the two holds the older task is not known, so fairness picks take them in
+    /// turn: neither can be passed over for more than one fairness pick of its lane. Then the
+    /// other workers' deques, old end first.
     fn oldest_in_lane(&self, lane: usize) -> Option<JobRef> {
-        loop {
+        let injector_first = self.fair_injector_first.get();
+        self.fair_injector_first.set(!injector_first);
+        let from_injector = || loop {
             match self.registry.injectors[lane].steal() {
                 Steal::Success(job) => return Some(job),
-                Steal::Empty => break,
+                Steal::Empty => return None,
                 Steal::Retry => {}
             }
-        }
-        loop {
+        };
+        let from_own = || loop {
             match self.registry.stealers[self.index][lane].steal() {
                 Steal::Success(job) => return Some(job),
-                Steal::Empty => break,
+                Steal::Empty => return None,
                 Steal::Retry => {}
             }
-        }
-        self.steal(lane)
+        };
+        let found = if injector_first {
+            from_injector().or_else(from_own)
+        } else {
+            from_own().or_else(from_injector)
+        };
+        found.or_else(|| self.steal(lane))
     }
 
-    /// The usual look at one lane: own deque, injector, other workers.
+    /// The usual look at one lane: own deque, injector, other workers. Only the Normal lane
+    /// takes a batch from its injector: in the High and Low lanes, outside submissions stay
+    /// in the injector, in order, until they are taken one by one, so a fairness pick there
+    /// finds the oldest at the front.
     fn find_in_lane(&self, lane: usize) -> Option<JobRef> {
         if let Some(job) = self.deques[lane].pop() {
             return Some(job);
         }
+        let injector = &self.registry.injectors[lane];
         loop {
-            match self.registry.injectors[lane].steal_batch_and_pop(&self.deques[lane]) {
+            let stolen = if lane == NORMAL {
+                injector.steal_batch_and_pop(&self.deques[lane])
+            } else {
+                injector.steal()
+            };
+            match stolen {
                 Steal::Success(job) => return Some(job),
                 Steal::Empty => break,
                 Steal::Retry => {}
@@ -600,7 +623,8 @@ pub(crate) fn run(registry: Arc<Registry>, index: usize, deques: [Worker<JobRef>
         deques,
         lane: Cell::new(NORMAL),
         until_fair: Cell::new(registry.fairness_interval - 1),
-        fair_low_first: Cell::new(false),
+        fair_low_first: Cell::new(true),
+        fair_injector_first: Cell::new(true),
         registry,
         // Any odd, thread-distinct seed will do.
         rng: Cell::new(0x9e37_79b9_7f4a_7c15 ^ ((index as u64 + 1) << 1 | 1)),
