@@ -7,6 +7,13 @@
 //!   and sleep, costing no CPU, when there is nothing to do.
 //! - [`JoinHandle`]: the result of a spawned task, as a blocking handle *and* as a `Future`
 //!   any executor can await.
+//! - Fork-join: [`join`] and [`scope`] (and [`WorkerPool::join`], [`WorkerPool::scope`]) run
+//!   closures that borrow from the caller's stack, like rayon's. A join keeps its second
+//!   closure in a private frame and shares it only when another worker is out of work, so a
+//!   join at every node of a fine-grained recursion costs a few nanoseconds.
+//! - Priority lanes: [`WorkerPool::spawn_with`] and [`Priority`]. Urgent work goes ahead of
+//!   queued work at every task boundary; what a task spawns, joins or scopes inherits its
+//!   priority; fairness picks keep lower lanes moving.
 //! - Panics stay inside their task and come back as a [`TaskError`]; the pool carries on.
 //! - [`WorkerPool::shutdown`] runs what is queued and joins the threads; later spawns are
 //!   refused with an error, never a panic.
@@ -27,7 +34,29 @@
 //! # Ok::<(), stealpool::BuildError>(())
 //! ```
 //!
-//! `ARCHITECTURE.md` in the repository follows one task from `spawn` to its result.
+//! Fork-join and lanes:
+//!
+//! ```
+//! use stealpool::{Priority, WorkerPool};
+//!
+//! fn fib(n: u64) -> u64 {
+//!     if n < 2 {
+//!         return n;
+//!     }
+//!     let (a, b) = stealpool::join(|| fib(n - 1), || fib(n - 2));
+//!     a + b
+//! }
+//!
+//! let pool = WorkerPool::builder().num_threads(2).build()?;
+//! let batch = pool.spawn_with(Priority::Low, || fib(25));
+//! let urgent = pool.spawn_with(Priority::High, || fib(10));
+//! assert_eq!(urgent.join().unwrap(), 55);
+//! assert_eq!(batch.join().unwrap(), 75_025);
+//! # Ok::<(), stealpool::BuildError>(())
+//! ```
+//!
+//! `ARCHITECTURE.md` in the repository follows one task from `spawn` to its result, and
+//! explains how join frames become stealable and how a worker chooses a lane.
 
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
