@@ -151,8 +151,9 @@ impl WorkerPool {
     /// of its workers and the caller blocks; from a worker of *another* pool, that worker keeps
     /// running its own pool's jobs while it waits, so neither pool can deadlock.
     ///
-    /// If `a` or `b` panics, the panic is re-raised here once both have finished (`a`'s if both
-    /// panic), as with `rayon::join`. On a pool that was shut down, `a` then `b` run on the
+    /// Both sides run at the [`Priority`] of the calling task (`Normal` from outside the
+    /// pool). If `a` or `b` panics, the panic is re-raised here once both have finished (`a`'s
+    /// if both panic), as with `rayon::join`. On a pool that was shut down, `a` then `b` run on the
     /// calling thread.
     ///
     /// ```

@@ -91,7 +91,9 @@ pub struct Scope<'scope> {
 impl<'scope> Scope<'scope> {
     /// Spawns `body` into the scope. It runs on one of the pool's workers (at once on the
     /// calling worker's deque, where idle workers can steal it) and gets the scope, so it can
-    /// spawn more. `body` may borrow anything that outlives the scope.
+    /// spawn more. `body` may borrow anything that outlives the scope. It runs at the
+    /// [`Priority`](crate::Priority) of the task that spawns it (for a spawn from a thread
+    /// outside the pool, that of the task that opened the scope).
     ///
     /// ```
     /// use std::sync::atomic::{AtomicUsize, Ordering};
