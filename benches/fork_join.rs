@@ -76,15 +76,14 @@ use std::env;
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::num::NonZero;
-use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, BenchmarkGroup, Criterion, SamplingMode, measurement::WallTime};
 use stealpool::WorkerPool;
 
-/// Set (to anything but `0` or the empty string) for quick mode.
-const QUICK_ENV: &str = "STEALPOOL_BENCH_QUICK";
+mod common;
+use common::{fmt_ms, is_quick, median, nproc, verdict};
 
 /// `n` of the fine-grained `fib`.
 const FIB_FINE_N: u64 = 30;
@@ -790,17 +789,6 @@ fn paired_ratio(a: &Stats, b: &Stats) -> f64 {
     median(&mut ratios)
 }
 
-/// Median of a non-empty slice (sorted in place).
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.len() % 2 == 0 {
-        f64::midpoint(values[mid - 1], values[mid])
-    } else {
-        values[mid]
-    }
-}
-
 /// Runs `rounds` rounds; in round `r` the variants run in `variants` order
 /// rotated by `r`. `run` performs one run of a variant, checks its result and
 /// returns the time of the part that counts; each timed run follows an
@@ -950,19 +938,6 @@ fn run_pass(pools: &Pools, data: &Data, cfg: &PassConfig) -> PassResults {
 // Part 4: tables.
 // ---------------------------------------------------------------------------
 
-/// Milliseconds with about three significant digits.
-fn fmt_ms(ms: f64) -> String {
-    if ms >= 100.0 {
-        format!("{ms:.1}")
-    } else if ms >= 10.0 {
-        format!("{ms:.2}")
-    } else if ms >= 1.0 {
-        format!("{ms:.3}")
-    } else {
-        format!("{ms:.4}")
-    }
-}
-
 /// Position of `variant` in `variants` (the order of a stats vector).
 fn pos(variants: &[Variant], variant: Variant) -> usize {
     variants
@@ -1089,38 +1064,9 @@ fn print_tables(pools: &Pools, nproc: &str, results: &PassResults, cfg: &PassCon
     }
 }
 
-fn verdict(met: bool) -> &'static str {
-    if met { "met" } else { "NOT met" }
-}
-
 // ---------------------------------------------------------------------------
 // main.
 // ---------------------------------------------------------------------------
-
-/// Quick mode: criterion's test mode (`--test`, or no `--bench`, as with
-/// `cargo test --benches`), or `STEALPOOL_BENCH_QUICK` set.
-fn is_quick(args: &[String]) -> bool {
-    let test_mode = args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench");
-    let env_quick = env::var(QUICK_ENV).is_ok_and(|v| !v.is_empty() && v != "0");
-    test_mode || env_quick
-}
-
-/// The machine's `nproc` (CPUs this process may run on), falling back to
-/// `available_parallelism` where the command is missing.
-fn nproc() -> String {
-    Command::new("nproc")
-        .output()
-        .ok()
-        .filter(|out| out.status.success())
-        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .or_else(|| {
-            thread::available_parallelism()
-                .ok()
-                .map(|n| format!("{n} (available_parallelism)"))
-        })
-        .unwrap_or_else(|| "unknown".to_owned())
-}
 
 fn main() {
     let args: Vec<String> = env::args().collect();

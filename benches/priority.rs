@@ -54,7 +54,6 @@
 
 use std::env;
 use std::hint::{black_box, spin_loop};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{self, Thread};
@@ -62,6 +61,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput};
 use stealpool::{Priority, WorkerPool};
+
+mod common;
+use common::{fmt_ms, is_quick, median, nproc, percentile, tiny_work, verdict};
 
 /// Worker threads in every pool under test.
 const THREADS: usize = 2;
@@ -77,8 +79,6 @@ const WAKE_IDLE: Duration = Duration::from_millis(5);
 const SETTLE: Duration = Duration::from_millis(1);
 /// Tiny tasks per burst in the criterion group.
 const SPAWN_BURST: usize = 10_000;
-/// Set (to anything but `0` or the empty string) for quick mode.
-const QUICK_ENV: &str = "STEALPOOL_BENCH_QUICK";
 
 /// Spins (no sleeping) until `deadline`.
 fn spin_until(deadline: Instant) {
@@ -385,11 +385,6 @@ fn backlog_run(pools: &Pools, urgent: usize) -> (Duration, Vec<Duration>) {
 // Part 1: criterion group.
 // ---------------------------------------------------------------------------
 
-fn tiny_work(i: usize) -> u64 {
-    let x = black_box(i as u64);
-    (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (x >> 7)).wrapping_add(13)
-}
-
 /// Spawns [`SPAWN_BURST`] tiny tasks at `priority` (`None`: plain `spawn`) and joins them.
 fn spawn_burst(pool: &WorkerPool, priority: Option<Priority>) -> u64 {
     let handles: Vec<_> = (0..SPAWN_BURST)
@@ -478,8 +473,7 @@ impl Dist {
     }
 
     fn pct(&self, p: f64) -> f64 {
-        let rank = ((p / 100.0) * self.ms.len() as f64).ceil() as usize;
-        self.ms[rank.clamp(1, self.ms.len()) - 1]
+        percentile(&self.ms, p)
     }
 
     fn max(&self) -> f64 {
@@ -497,17 +491,6 @@ impl Dist {
     /// How many samples exceed `ms`.
     fn over(&self, ms: f64) -> usize {
         self.ms.iter().filter(|&&x| x > ms).count()
-    }
-}
-
-/// Median of a non-empty slice (sorted in place).
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.len() % 2 == 0 {
-        f64::midpoint(values[mid - 1], values[mid])
-    } else {
-        values[mid]
     }
 }
 
@@ -630,19 +613,6 @@ fn run_pass(pools: &Pools, cfg: &PassConfig) -> PassResults {
 // Part 4: tables.
 // ---------------------------------------------------------------------------
 
-/// Milliseconds with about three significant digits.
-fn fmt_ms(ms: f64) -> String {
-    if ms.abs() >= 100.0 {
-        format!("{ms:.1}")
-    } else if ms.abs() >= 10.0 {
-        format!("{ms:.2}")
-    } else if ms.abs() >= 1.0 {
-        format!("{ms:.3}")
-    } else {
-        format!("{ms:.4}")
-    }
-}
-
 /// stealpool (High) / peer, or `n/a` when the peer's figure is zero.
 fn ratio(ours: f64, theirs: f64) -> String {
     if theirs > 0.0 {
@@ -650,10 +620,6 @@ fn ratio(ours: f64, theirs: f64) -> String {
     } else {
         "n/a".to_owned()
     }
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met { "met" } else { "NOT met" }
 }
 
 fn print_tables(results: &PassResults, cfg: &PassConfig, nproc: &str) {
@@ -796,31 +762,6 @@ fn print_tables(results: &PassResults, cfg: &PassConfig, nproc: &str) {
 // ---------------------------------------------------------------------------
 // main.
 // ---------------------------------------------------------------------------
-
-/// Quick mode: criterion's test mode (`--test`, or no `--bench`, as with
-/// `cargo test --benches`), or `STEALPOOL_BENCH_QUICK` set.
-fn is_quick(args: &[String]) -> bool {
-    let test_mode = args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench");
-    let env_quick = env::var(QUICK_ENV).is_ok_and(|v| !v.is_empty() && v != "0");
-    test_mode || env_quick
-}
-
-/// `nproc`, or `available_parallelism` where the command is missing.
-fn nproc() -> String {
-    let from_command = Command::new("nproc")
-        .output()
-        .ok()
-        .filter(|out| out.status.success())
-        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-        .filter(|s| !s.is_empty());
-    match from_command {
-        Some(n) => n,
-        None => thread::available_parallelism().map_or_else(
-            |_| "unknown".to_owned(),
-            |n| format!("{n} (available_parallelism)"),
-        ),
-    }
-}
 
 fn main() {
     let args: Vec<String> = env::args().collect();

@@ -36,6 +36,9 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, SamplingMode, Throughput};
 use stealpool::WorkerPool;
 
+mod common;
+use common::{is_quick, median, percentile, tiny_work};
+
 /// Worker threads in every pool under test.
 const THREADS: usize = 2;
 /// Tasks per burst in the spawn-throughput benchmarks.
@@ -45,19 +48,10 @@ const N: usize = 100_000;
 const IDLE_ENV: &str = "STEALPOOL_BENCH_IDLE";
 /// Set in a child process: how long the idle window lasts, in milliseconds.
 const IDLE_MS_ENV: &str = "STEALPOOL_BENCH_IDLE_MS";
-/// Set (to anything but `0` or the empty string) to shrink parts 2-4.
-const QUICK_ENV: &str = "STEALPOOL_BENCH_QUICK";
 /// Prefix of the line on which a child process reports its result.
 const IDLE_RESULT_PREFIX: &str = "idle_cpu_ms=";
 /// Prefix of the child's second answer line: the whole process's CPU (getrusage).
 const IDLE_PROCESS_PREFIX: &str = "idle_process_cpu_ms=";
-
-/// The task body used everywhere: a few arithmetic operations that the
-/// optimiser cannot fold away.
-fn tiny_work(i: usize) -> u64 {
-    let x = black_box(i as u64);
-    (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (x >> 7)).wrapping_add(13)
-}
 
 /// The ways of running tasks that are compared. `RayonSpawn` and
 /// `RayonScope` share the same kind of pool; they differ in how a burst is
@@ -396,23 +390,6 @@ struct Row {
     idle_process_cpu_ms: Option<f64>,
 }
 
-/// Median of a non-empty slice (sorted in place).
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.len() % 2 == 0 {
-        f64::midpoint(values[mid - 1], values[mid])
-    } else {
-        values[mid]
-    }
-}
-
-/// Nearest-rank percentile (`p` in 0..=100) of a sorted, non-empty slice.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 /// Part 4's spawn row: for every peer, the median wall time of `spawn_runs`
 /// bursts, per task, in [`Peer::ALL`] order.
 ///
@@ -715,14 +692,6 @@ fn print_table(rows: &[Row], cfg: &ExtraConfig) {
     println!(
         "\nrayon (scope) shares rayon's pool, so its wake-up and idle figures are those of rayon (ThreadPool::spawn)."
     );
-}
-
-/// Quick mode: criterion's test mode (`--test`, or no `--bench`, as with
-/// `cargo test --benches`), or `STEALPOOL_BENCH_QUICK` set.
-fn is_quick(args: &[String]) -> bool {
-    let test_mode = args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench");
-    let env_quick = env::var(QUICK_ENV).is_ok_and(|v| !v.is_empty() && v != "0");
-    test_mode || env_quick
 }
 
 fn main() {
