@@ -10,10 +10,8 @@ use crossbeam_deque::Worker;
 use crate::job::JobRef;
 use crate::lane::LANES;
 use crate::loom::sync::Arc;
-use crate::loom::thread;
 use crate::pool::WorkerPool;
-use crate::registry::Registry;
-use crate::worker;
+use crate::registry::{Registry, ThreadConfig};
 
 /// The environment variable that sets the default number of worker threads.
 pub const NUM_THREADS_ENV: &str = "STEALPOOL_NUM_THREADS";
@@ -28,7 +26,7 @@ pub const DEFAULT_FAIRNESS_INTERVAL: u32 = 16;
 /// The smallest stack size, in bytes, a worker thread may be given.
 pub const MIN_STACK_SIZE: usize = 64 * 1024;
 
-type ThreadNameFn = dyn Fn(usize) -> String + Send + Sync + 'static;
+pub(crate) type ThreadNameFn = dyn Fn(usize) -> String + Send + Sync + 'static;
 
 /// Configures and builds a [`WorkerPool`].
 ///
@@ -144,7 +142,11 @@ impl PoolBuilder {
             .iter()
             .map(|lanes| [lanes[0].stealer(), lanes[1].stealer(), lanes[2].stealer()])
             .collect();
-        let registry = Arc::new(Registry::new(stealers, fairness_interval));
+        let threads = ThreadConfig {
+            name: self.thread_name.clone(),
+            stack_size: self.stack_size,
+        };
+        let registry = Arc::new(Registry::new(stealers, fairness_interval, threads));
         // Ends the workers started so far, when the build fails at worker `index`; the ones
         // that never started must not be waited for.
         let abandon = |index: usize| {
@@ -167,17 +169,9 @@ impl PoolBuilder {
                 },
                 None => format!("stealpool-{index}"),
             };
-            let mut builder = thread::Builder::new().name(name);
-            if let Some(bytes) = self.stack_size {
-                builder = builder.stack_size(bytes);
-            }
-            let thread_registry = registry.clone();
-            match builder.spawn(move || worker::run(thread_registry, index, deque)) {
-                Ok(handle) => registry.add_thread(handle),
-                Err(err) => {
-                    abandon(index);
-                    return Err(BuildError::new(ErrorKind::Spawn(err)));
-                }
+            if let Err(err) = Registry::start_worker(&registry, index, deque, name) {
+                abandon(index);
+                return Err(BuildError::new(ErrorKind::Spawn(err)));
             }
         }
         Ok(WorkerPool::from_registry(registry))

@@ -6,10 +6,14 @@
 //! it until they have drained the queues and left.
 
 use std::fmt;
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc as StdArc;
 
-use crossbeam_deque::{Injector, Steal, Stealer};
+use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use crossbeam_utils::CachePadded;
 
+use crate::builder::ThreadNameFn;
 use crate::job::{JobMode, JobRef, StackJob, StackOutcome};
 use crate::join;
 use crate::lane::{LANES, NORMAL};
@@ -21,7 +25,14 @@ use crate::scope::{self, Scope};
 use crate::sleep::Sleep;
 use crate::task::{self, JoinHandle};
 use crate::worker::WorkerThread;
-use crate::worker::current_lane;
+use crate::worker::{self, current_lane};
+
+/// How worker threads are started: kept so that a worker that dies can be replaced with a
+/// thread like the one it had.
+pub(crate) struct ThreadConfig {
+    pub(crate) name: Option<StdArc<ThreadNameFn>>,
+    pub(crate) stack_size: Option<usize>,
+}
 
 /// A worker's "share a join frame" flag, on its own cache line.
 pub(crate) type ShareRequest = CachePadded<AtomicBool>;
@@ -50,10 +61,17 @@ pub(crate) struct Registry {
     all_exited: Condvar,
     /// OS thread handles, taken and joined by the first `shutdown` that waits.
     threads: Mutex<Vec<thread::JoinHandle<()>>>,
+    thread_config: ThreadConfig,
+    /// Worker threads started to replace one that died.
+    workers_replaced: AtomicUsize,
 }
 
 impl Registry {
-    pub(crate) fn new(stealers: Vec<[Stealer<JobRef>; LANES]>, fairness_interval: u32) -> Self {
+    pub(crate) fn new(
+        stealers: Vec<[Stealer<JobRef>; LANES]>,
+        fairness_interval: u32,
+        thread_config: ThreadConfig,
+    ) -> Self {
         let workers = stealers.len();
         Registry {
             injectors: [Injector::new(), Injector::new(), Injector::new()],
@@ -71,6 +89,8 @@ impl Registry {
             live: Mutex::new(workers),
             all_exited: Condvar::new(),
             threads: Mutex::new(Vec::with_capacity(workers)),
+            thread_config,
+            workers_replaced: AtomicUsize::new(0),
         }
     }
 
@@ -78,8 +98,79 @@ impl Registry {
         self.stealers.len()
     }
 
-    pub(crate) fn add_thread(&self, handle: thread::JoinHandle<()>) {
-        self.threads.lock().push(handle);
+    /// Starts the OS thread of worker `index`, which takes over `deques`. The handle is
+    /// recorded before the thread can finish (the lock is held across the spawn), so that
+    /// `wait_for_exit` never misses a thread.
+    pub(crate) fn start_worker(
+        this: &Arc<Registry>,
+        index: usize,
+        deques: [Worker<JobRef>; LANES],
+        name: String,
+    ) -> io::Result<()> {
+        let mut builder = thread::Builder::new().name(name);
+        if let Some(bytes) = this.thread_config.stack_size {
+            builder = builder.stack_size(bytes);
+        }
+        let registry = this.clone();
+        let mut threads = this.threads.lock();
+        let handle = builder.spawn(move || worker::run(registry, index, deques))?;
+        threads.push(handle);
+        Ok(())
+    }
+
+    /// Starts a thread to take over the slot and the deques of worker `index`, whose thread
+    /// is dying. If no thread can be started, the deques' jobs move to the injectors, where
+    /// the other workers (or the final drain) find them, and the slot counts as exited.
+    pub(crate) fn replace_worker(
+        this: &Arc<Registry>,
+        index: usize,
+        deques: [Worker<JobRef>; LANES],
+    ) {
+        let name = match &this.thread_config.name {
+            // The caller's name function ran fine at build time; if it panics now, a plain
+            // name will do.
+            Some(name) => panic::catch_unwind(AssertUnwindSafe(|| name(index)))
+                .unwrap_or_else(|_| format!("stealpool-{index}")),
+            None => format!("stealpool-{index}"),
+        };
+        let mut builder = thread::Builder::new().name(name);
+        if let Some(bytes) = this.thread_config.stack_size {
+            builder = builder.stack_size(bytes);
+        }
+        // The deques follow through a channel, so that they are still here if the thread
+        // cannot be started.
+        let (hand_over, take_over) = std::sync::mpsc::channel::<[Worker<JobRef>; LANES]>();
+        let registry = this.clone();
+        let started = {
+            let mut threads = this.threads.lock();
+            let spawned = builder.spawn(move || {
+                if let Ok(deques) = take_over.recv() {
+                    worker::run(registry, index, deques);
+                }
+            });
+            spawned.map(|handle| threads.push(handle)).is_ok()
+        };
+        if started {
+            // The new thread waits in `recv` until it gets them, so this cannot fail.
+            let _ = hand_over.send(deques);
+            this.workers_replaced.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        // No thread: the jobs go where the other workers (or the final drain) find them.
+        // They stay counted in their lanes: they are still queued.
+        for (lane, deque) in deques.iter().enumerate() {
+            while let Some(job) = deque.pop() {
+                this.injectors[lane].push(job);
+            }
+        }
+        this.sleep.notify_work();
+        this.worker_exited();
+    }
+
+    /// How many worker threads were started to replace one that died.
+    #[cfg_attr(any(not(test), loom), allow(dead_code))]
+    pub(crate) fn workers_replaced(&self) -> usize {
+        self.workers_replaced.load(Ordering::Relaxed)
     }
 
     /// True when some queue a worker can reach holds work (a snapshot; used as the final

@@ -21,6 +21,7 @@
 //! then goes to sleep through [`crate::sleep`].
 
 use std::cell::{Cell, UnsafeCell};
+use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
 use std::sync::Arc as StdArc;
 use std::task::{Poll, Wake, Waker};
@@ -86,6 +87,8 @@ pub(crate) struct WorkerThread {
     shared: Cell<usize>,
     /// Set by a worker that found this one's deque empty: share a frame at the next join.
     share_request: Arc<ShareRequest>,
+    /// The main loop counts this worker as searching (see `crate::sleep`).
+    searching: Cell<bool>,
 }
 
 /// Wakes one particular worker (the one waiting in a join).
@@ -448,23 +451,25 @@ impl WorkerThread {
     /// The main loop: run work while there is any, sleep when there is none, leave when the
     /// pool is closed and quiescent.
     fn main_loop(&self) {
-        let mut searching = false;
+        // `self.searching` rather than a local, so that `run` can set the count right if the
+        // loop ever unwinds.
+        let searching = &self.searching;
         loop {
             let job = match self.find_work() {
                 Some(job) => Some(job),
                 None => {
-                    if !searching {
+                    if !searching.get() {
                         self.registry.sleep.start_searching();
-                        searching = true;
+                        searching.set(true);
                     }
                     self.search()
                 }
             };
             match job {
                 Some((job, lane)) => {
-                    if searching {
+                    if searching.get() {
                         self.stop_searching();
-                        searching = false;
+                        searching.set(false);
                     }
                     self.execute(job, lane);
                 }
@@ -475,7 +480,7 @@ impl WorkerThread {
                         .sleep
                         .sleep(self.index, SleepKind::Idle, true, &probe)
                     {
-                        Wakeup::Resumed => searching = true,
+                        Wakeup::Resumed => searching.set(true),
                         Wakeup::Terminate => return,
                     }
                 }
@@ -593,18 +598,6 @@ impl Pacer {
     }
 }
 
-/// Clears the thread's worker pointer and reports the exit, even if the loop unwinds.
-struct ExitGuard<'a> {
-    registry: &'a Registry,
-}
-
-impl Drop for ExitGuard<'_> {
-    fn drop(&mut self) {
-        CURRENT.with(|c| c.set(ptr::null()));
-        self.registry.worker_exited();
-    }
-}
-
 /// The lane of the task running on this thread: what it spawns, joins or scopes goes there.
 /// `Normal` outside the pools.
 pub(crate) fn current_lane() -> usize {
@@ -632,10 +625,123 @@ pub(crate) fn run(registry: Arc<Registry>, index: usize, deques: [Worker<JobRef>
         frames: UnsafeCell::new(Vec::with_capacity(64)),
         share_request,
         shared: Cell::new(0),
-    };
-    let _exit = ExitGuard {
-        registry: &worker.registry,
+        searching: Cell::new(false),
     };
     CURRENT.with(|c| c.set(&worker));
-    worker.main_loop();
+    // Tasks catch their own panics, so nothing should unwind out of the loop; if something
+    // does (a bug, or in future a user hook), the worker is replaced rather than lost: a new
+    // thread takes over its slot and its deques, with every job still in them.
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| worker.main_loop()));
+    CURRENT.with(|c| c.set(ptr::null()));
+    let WorkerThread {
+        registry,
+        deques,
+        searching,
+        ..
+    } = worker;
+    match outcome {
+        Ok(()) => registry.worker_exited(),
+        Err(payload) => {
+            crate::unwind::drop_quietly(payload);
+            if searching.get() {
+                // It died counted as searching; without this, submitters would keep relying
+                // on a searcher that is gone and wake nobody.
+                registry.sleep.stop_searching(|| registry.has_work());
+            }
+            Registry::replace_worker(&registry, index, deques);
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::ptr::NonNull;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    use crate::PoolBuilder;
+    use crate::job::{JobMode, JobRef};
+    use crate::lane::NORMAL;
+
+    /// Panics outside any task's `catch_unwind`: the worker loop itself unwinds, as it would
+    /// if a bug (or a user hook) panicked there.
+    unsafe fn explode(_: NonNull<()>, _: JobMode) {
+        panic!("injected worker fault (expected by this test)");
+    }
+
+    /// Joins with a deadline, so that a lost job fails the test instead of hanging it.
+    fn join_within<T: Send + 'static>(handle: crate::JoinHandle<T>) -> T {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(handle.join());
+        });
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("a task was lost: its handle did not resolve within 30 s")
+            .expect("the task did not panic")
+    }
+
+    /// Waits (at most 30 s) until `registry` counts `n` replaced workers.
+    fn wait_for_replacements(registry: &crate::registry::Registry, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while registry.workers_replaced() < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(registry.workers_replaced(), n);
+    }
+
+    fn exploding_job() -> JobRef {
+        // SAFETY: `explode` never reads the pointer, so a dangling one is fine.
+        unsafe { JobRef::new(NonNull::dangling(), explode) }
+    }
+
+    #[test]
+    fn a_worker_that_dies_is_replaced_and_keeps_its_queued_jobs() {
+        let pool = PoolBuilder::new()
+            .num_threads(1)
+            .thread_name(|i| format!("replaced-{i}"))
+            .build()
+            .unwrap();
+        let registry = pool.registry().clone();
+        // Hold the only worker so that the fault and the tasks behind it queue up together
+        // (the worker takes them as one batch into its own deque).
+        let (release, gate) = mpsc::channel::<()>();
+        let (started_tx, started) = mpsc::channel::<()>();
+        let holder = pool.spawn(move || {
+            started_tx.send(()).unwrap();
+            gate.recv().unwrap();
+        });
+        started.recv().unwrap();
+        let before: Vec<_> = (0..5u32).map(|i| pool.spawn(move || i)).collect();
+        registry.inject(exploding_job(), NORMAL);
+        let after: Vec<_> = (5..10u32).map(|i| pool.spawn(move || i)).collect();
+        release.send(()).unwrap();
+        join_within(holder);
+        let results: Vec<u32> = before.into_iter().chain(after).map(join_within).collect();
+        assert_eq!(results, (0..10).collect::<Vec<_>>());
+        wait_for_replacements(&registry, 1);
+        // The replacement is a full worker: it runs new work, on a thread of the same name.
+        let name = join_within(pool.spawn(|| std::thread::current().name().map(str::to_owned)));
+        assert_eq!(name.as_deref(), Some("replaced-0"));
+        // And the pool still ends: the slot's live count and the sleep state are intact.
+        pool.shutdown();
+        assert!(pool.spawn(|| ()).join().unwrap_err().is_cancelled());
+    }
+
+    #[test]
+    fn a_dying_worker_of_a_busy_pool_loses_nothing() {
+        let pool = PoolBuilder::new().num_threads(2).build().unwrap();
+        let registry = pool.registry().clone();
+        let mut handles = Vec::new();
+        for round in 0..3u64 {
+            handles.extend((0..200u64).map(|i| pool.spawn(move || round * 1000 + i)));
+            registry.inject(exploding_job(), NORMAL);
+        }
+        let sum: u64 = handles.into_iter().map(join_within).sum();
+        let expected: u64 = (0..3u64)
+            .map(|round| (0..200u64).map(|i| round * 1000 + i).sum::<u64>())
+            .sum();
+        assert_eq!(sum, expected);
+        wait_for_replacements(&registry, 3);
+        pool.shutdown();
+    }
 }
