@@ -109,6 +109,33 @@ pub fn current_priority() -> Option<Priority> {
     WorkerThread::current().map(|worker| Priority::from_lane(worker.lane()))
 }
 
+/// Inside a running task: has its [`JoinHandle`] been cancelled
+/// ([`JoinHandle::cancel`])? A long task can check it now and then and stop early. False
+/// outside tasks (and in the closures of `install`, `join` and `scope`, which have no handle).
+///
+/// ```
+/// use std::sync::mpsc;
+///
+/// let pool = stealpool::WorkerPool::builder().num_threads(1).build().unwrap();
+/// let (started_tx, started) = mpsc::channel();
+/// let task = pool.spawn(move || {
+///     started_tx.send(()).unwrap();
+///     let mut rounds = 0u64;
+///     while !stealpool::is_cancelled() {
+///         rounds += 1;
+///         std::hint::spin_loop();
+///     }
+///     rounds
+/// });
+/// started.recv().unwrap();
+/// assert!(!task.cancel()); // running: asked to stop, not stopped
+/// assert!(task.join().is_ok()); // it noticed and returned
+/// assert!(!stealpool::is_cancelled());
+/// ```
+pub fn is_cancelled() -> bool {
+    crate::task::current_task_cancelled()
+}
+
 /// The index of the worker running the calling code (`0..num_threads`), or `None` when the
 /// caller is not a worker of any stealpool pool.
 ///

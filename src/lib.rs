@@ -84,7 +84,7 @@ pub use builder::{
     PoolBuilder,
 };
 pub use error::TaskError;
-pub use global::{current_priority, current_thread_index, join, scope, spawn};
+pub use global::{current_priority, current_thread_index, is_cancelled, join, scope, spawn};
 pub use lane::Priority;
 pub use pool::WorkerPool;
 pub use scope::Scope;

@@ -58,6 +58,30 @@ impl<T> JoinHandle<T> {
         unsafe { self.raw.as_ref() }
     }
 
+    /// Cancels the task. If it had not started, it never will: its closure is dropped, the
+    /// handle resolves at once to an error whose [`is_cancelled`](crate::TaskError::is_cancelled)
+    /// is true, and `cancel` returns `true`. If it is running, `cancel` returns `false` and
+    /// [`stealpool::is_cancelled`](crate::is_cancelled) becomes true inside it, so it can stop
+    /// early; its result still comes back as usual. On a finished task it does nothing and
+    /// returns `false`.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = stealpool::WorkerPool::builder().num_threads(1).build().unwrap();
+    /// let (release, gate) = mpsc::channel::<()>();
+    /// let busy = pool.spawn(move || gate.recv().unwrap());
+    /// let queued = pool.spawn(|| "never printed");
+    /// assert!(queued.cancel());
+    /// assert!(queued.join().unwrap_err().is_cancelled());
+    /// release.send(()).unwrap();
+    /// busy.join().unwrap();
+    /// ```
+    pub fn cancel(&self) -> bool {
+        // SAFETY: the handle's reference keeps the cell alive; the vtable matches the cell.
+        unsafe { (self.header().vtable.cancel)(self.raw) }
+    }
+
     /// True once the task has finished: it returned, panicked or was cancelled. A following
     /// [`join`](Self::join) returns without blocking.
     ///

@@ -138,3 +138,84 @@ fn abort_resolves_the_handle_as_cancelled() {
         aborter.join().unwrap();
     });
 }
+
+/// Counts drops of the value it wraps (the closure's capture).
+struct Dropped(Arc<AtomicUsize>);
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// `cancel` racing a worker that starts the task: exactly one of them claims it. If
+/// `cancel` returns true the closure never ran and the handle reports cancelled; if false,
+/// the closure ran and its result comes back. Either way the closure's capture is dropped
+/// exactly once and the cell is freed (loom checks for leaks).
+#[test]
+fn cancel_races_a_worker_starting_the_task() {
+    loom::model(|| {
+        let ran = Arc::new(AtomicUsize::new(0));
+        let drops = Arc::new(AtomicUsize::new(0));
+        let capture = Dropped(drops.clone());
+        let ran_in_task = ran.clone();
+        let (job, handle) = new_task(move || {
+            let _keep = &capture;
+            ran_in_task.fetch_add(1, Ordering::SeqCst);
+            7u32
+        });
+        let worker = run_elsewhere(job);
+        let cancelled = handle.cancel();
+        let result = handle.join();
+        worker.join().unwrap();
+        if cancelled {
+            assert_eq!(ran.load(Ordering::SeqCst), 0, "a cancelled task ran");
+            assert!(result.unwrap_err().is_cancelled());
+        } else {
+            assert_eq!(ran.load(Ordering::SeqCst), 1);
+            assert_eq!(result.unwrap(), 7);
+        }
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            1,
+            "the capture was not dropped exactly once"
+        );
+    });
+}
+
+/// `cancel` racing the pool's abort of a queued task (the pool terminated): one of them
+/// claims it; the handle reports cancelled either way and the capture is dropped once.
+#[test]
+fn cancel_races_an_abort() {
+    loom::model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let capture = Dropped(drops.clone());
+        let (job, handle) = new_task(move || {
+            let _keep = &capture;
+        });
+        // SAFETY: executed once, here.
+        let aborter = thread::spawn(move || unsafe { job.execute(JobMode::Abort) });
+        handle.cancel();
+        assert!(handle.join().unwrap_err().is_cancelled());
+        aborter.join().unwrap();
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    });
+}
+
+/// `cancel` on a task being awaited as a future: the waiting poll is woken (a lost wake-up
+/// leaves it parked, which loom reports) and sees the cancelled result.
+#[test]
+fn cancel_wakes_an_awaiting_future() {
+    loom::model(|| {
+        let (job, mut handle) = new_task(|| 1u8);
+        let (waker, wakes) = counting_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(Pin::new(&mut handle).poll(&mut cx).is_pending());
+        let cancelled = handle.cancel();
+        let worker = run_elsewhere(job);
+        let result = poll_until_ready(&mut handle, &waker, &wakes);
+        worker.join().unwrap();
+        assert!(cancelled);
+        assert!(result.unwrap_err().is_cancelled());
+    });
+}

@@ -10,8 +10,9 @@
 //!
 //! ```text
 //!  spawn ─► queued ──run──► RUNNING ──store result──► COMPLETE ──► handle takes output
-//!             │                                          ▲
-//!             └──abort (pool gone)──► stores "cancelled"─┘
+//!             │     └─abort (pool gone): RUNNING, "cancelled"─┘ ▲
+//!             └──cancel (handle): CANCELLED, "cancelled" ───────┘
+//!                   (the worker that later pops it only drops the queue's reference)
 //! ```
 
 mod handle;
@@ -30,7 +31,20 @@ use crate::error::TaskError;
 use crate::job::{JobMode, JobRef};
 use crate::loom::cell::UnsafeCell;
 use crate::unwind;
-use state::{JOIN_INTEREST, JOIN_WAKER, State};
+use state::{CancelOutcome, JOIN_INTEREST, JOIN_WAKER, State};
+
+std::thread_local! {
+    /// The task whose closure this thread is running, for [`crate::is_cancelled`].
+    static CURRENT_TASK: std::cell::Cell<*const Header> = const { std::cell::Cell::new(std::ptr::null()) };
+}
+
+/// Has the handle of the task running on this thread been cancelled? False outside tasks.
+pub(crate) fn current_task_cancelled() -> bool {
+    let header = CURRENT_TASK.with(std::cell::Cell::get);
+    // SAFETY: the pointer is set by `execute` for exactly as long as the task's closure runs,
+    // during which the queue's reference keeps the cell alive.
+    unsafe { header.as_ref() }.is_some_and(|header| header.state.is_cancelled())
+}
 
 /// The type-independent front of every task cell.
 #[repr(C)]
@@ -49,6 +63,8 @@ struct Vtable {
     drop_output: unsafe fn(NonNull<Header>),
     /// Frees the cell.
     dealloc: unsafe fn(NonNull<Header>),
+    /// Cancels the task (see [`JoinHandle::cancel`]).
+    cancel: unsafe fn(NonNull<Header>) -> bool,
 }
 
 impl Header {
@@ -128,19 +144,26 @@ where
             take_output: Self::take_output,
             drop_output: Self::drop_output,
             dealloc: Self::dealloc,
+            cancel: Self::cancel,
         }
     }
 
-    /// The queue's entry point: runs or aborts the task, then completes it.
+    /// The queue's entry point: runs or aborts the task, then completes it; or, if its handle
+    /// cancelled it first, only drops the queue's reference.
     unsafe fn execute(ptr: NonNull<()>, mode: JobMode) {
         // SAFETY: the queue's reference keeps the cell alive until `complete` drops it.
         let cell = unsafe { ptr.cast::<Self>().as_ref() };
-        let was_running = mode == JobMode::Run;
-        if was_running {
-            cell.header.state.transition_to_running();
+        if !cell.header.state.claim_for_run() {
+            // The handle claimed it and stored "cancelled"; the queue's reference is all that
+            // is left to us.
+            if cell.header.state.ref_dec() {
+                // SAFETY: that was the last reference.
+                unsafe { Self::dealloc(ptr.cast()) };
+            }
+            return;
         }
-        // SAFETY: neither RUNNING (just claimed by us) nor abort can race another access to
-        // the stage: the queue hands a job out once and the handle reads only after COMPLETE.
+        // SAFETY: we claimed the task (RUNNING): nobody else touches the stage until COMPLETE,
+        // and the handle reads it only after COMPLETE.
         let stage = cell
             .stage
             .with_mut(|s| unsafe { mem::replace(&mut *s, Stage::Running) });
@@ -148,14 +171,45 @@ where
             unreachable!("a queued task is executed once")
         };
         let result = match mode {
-            JobMode::Run => panic::catch_unwind(AssertUnwindSafe(func)).map_err(TaskError::panic),
+            JobMode::Run => {
+                let outer = CURRENT_TASK.with(|c| c.replace(ptr.cast::<Header>().as_ptr()));
+                let result = panic::catch_unwind(AssertUnwindSafe(func)).map_err(TaskError::panic);
+                CURRENT_TASK.with(|c| c.set(outer));
+                result
+            }
             JobMode::Abort => {
                 unwind::drop_quietly(func);
                 Err(TaskError::cancelled())
             }
         };
         // SAFETY: we hold the queue's reference.
-        unsafe { Self::complete(ptr.cast(), result, was_running) }
+        unsafe { Self::complete(ptr.cast(), result, true) }
+    }
+
+    /// The handle's `cancel`: claims a task that has not started, drops its closure and
+    /// completes it as cancelled; marks a running one. True in the first case.
+    unsafe fn cancel(header: NonNull<Header>) -> bool {
+        // SAFETY: the handle's reference keeps the cell alive.
+        let cell = unsafe { header.cast::<Self>().as_ref() };
+        match cell.header.state.cancel() {
+            CancelOutcome::Claimed => {}
+            CancelOutcome::Requested | CancelOutcome::TooLate => return false,
+        }
+        // SAFETY: `cancel` claimed the task: the stage is ours until COMPLETE.
+        let stage = cell.stage.with_mut(|s| unsafe {
+            mem::replace(&mut *s, Stage::Finished(Err(TaskError::cancelled())))
+        });
+        let Stage::Pending(func) = stage else {
+            unreachable!("a task claimed by cancel had not started")
+        };
+        unwind::drop_quietly(func);
+        let prev = cell.header.state.complete_cancelled();
+        if prev.has(JOIN_WAKER) {
+            // An executor may be waiting on this handle's future: it should look again.
+            // SAFETY: JOIN_WAKER was set before our COMPLETE.
+            unwind::call_quietly(|| unsafe { cell.header.wake_join() });
+        }
+        true
     }
 
     /// Stores the result, publishes `COMPLETE`, wakes the joiner and drops the queue's reference.

@@ -6,7 +6,16 @@
 //! | 1        | `COMPLETE`      | completion or abort (once)    | never                           |
 //! | 2        | `JOIN_INTEREST` | spawn (a handle exists)       | dropping the handle early       |
 //! | 3        | `JOIN_WAKER`    | the handle, after storing a waker | the handle, to swap wakers  |
-//! | 4..      | reference count | spawn (2: queue + handle)     | each owner once                 |
+//! | 4        | `CANCELLED`     | `JoinHandle::cancel` (once)   | never                           |
+//! | 5..      | reference count | spawn (2: queue + handle)     | each owner once                 |
+//!
+//! Claiming: a task is claimed exactly once, by whoever first moves it out of the *queued*
+//! state (no `RUNNING`, no `CANCELLED`, no `COMPLETE`) with one compare-and-swap: a worker
+//! that runs it (or aborts it when the pool is gone) sets `RUNNING`; the handle's `cancel`
+//! sets `CANCELLED`. The claimant owns the closure. A worker that finds `CANCELLED` already
+//! set only drops the queue's reference. `cancel` on a task that is `RUNNING` sets
+//! `CANCELLED` too, as a request the running closure can read
+//! ([`crate::is_cancelled`]); the task then completes as usual.
 //!
 //! Ownership rules that make the unsafe accesses in [`super`] sound:
 //! - The closure/result slot belongs to the worker between `RUNNING` and `COMPLETE`, and after
@@ -21,8 +30,20 @@ pub(super) const RUNNING: usize = 1 << 0;
 pub(super) const COMPLETE: usize = 1 << 1;
 pub(super) const JOIN_INTEREST: usize = 1 << 2;
 pub(super) const JOIN_WAKER: usize = 1 << 3;
-const REF_SHIFT: u32 = 4;
+pub(super) const CANCELLED: usize = 1 << 4;
+const REF_SHIFT: u32 = 5;
 pub(super) const REF_ONE: usize = 1 << REF_SHIFT;
+
+/// What [`State::cancel`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum CancelOutcome {
+    /// The task had not started: the caller now owns its closure and must complete it.
+    Claimed,
+    /// The task is running: it is asked to stop.
+    Requested,
+    /// The task has finished, or was cancelled already.
+    TooLate,
+}
 
 /// A snapshot of the state word.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -45,6 +66,7 @@ impl std::fmt::Debug for Snapshot {
             .field("complete", &self.has(COMPLETE))
             .field("join_interest", &self.has(JOIN_INTEREST))
             .field("join_waker", &self.has(JOIN_WAKER))
+            .field("cancelled", &self.has(CANCELLED))
             .field("refs", &self.ref_count())
             .finish()
     }
@@ -72,12 +94,62 @@ impl State {
         Snapshot(self.0.load(Ordering::Acquire))
     }
 
-    /// The worker claims the task. Acquire pairs with nothing new (the closure was published
-    /// by the queue push); it keeps the later slot accesses after the claim.
-    pub(super) fn transition_to_running(&self) -> Snapshot {
-        let prev = Snapshot(self.0.fetch_or(RUNNING, Ordering::Acquire));
-        debug_assert!(!prev.has(RUNNING) && !prev.has(COMPLETE), "{prev:?}");
+    /// A worker claims the task to run (or abort) it: sets `RUNNING` unless `cancel` claimed
+    /// it first, in which case nothing changes and `false` comes back. Acquire keeps the later
+    /// slot accesses after the claim.
+    pub(super) fn claim_for_run(&self) -> bool {
+        let mut cur = self.0.load(Ordering::Acquire);
+        loop {
+            debug_assert!(cur & (RUNNING | COMPLETE) == 0, "{:?}", Snapshot(cur));
+            if cur & CANCELLED != 0 {
+                return false;
+            }
+            match self.0.compare_exchange_weak(
+                cur,
+                cur | RUNNING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// The handle cancels: claims a queued task (`Claimed`: the closure is the caller's now),
+    /// or marks a running one (`Requested`), or does nothing to a finished or already
+    /// cancelled one (`TooLate`).
+    pub(super) fn cancel(&self) -> CancelOutcome {
+        let mut cur = self.0.load(Ordering::Acquire);
+        loop {
+            if cur & (COMPLETE | CANCELLED) != 0 {
+                return CancelOutcome::TooLate;
+            }
+            match self.0.compare_exchange_weak(
+                cur,
+                cur | CANCELLED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) if cur & RUNNING != 0 => return CancelOutcome::Requested,
+                Ok(_) => return CancelOutcome::Claimed,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Completes a task its handle cancelled before it ran: sets `COMPLETE`, leaving the
+    /// references alone (the queue's is dropped by the worker that later pops the job, the
+    /// handle's by the handle). Release publishes the "cancelled" result.
+    pub(super) fn complete_cancelled(&self) -> Snapshot {
+        let prev = Snapshot(self.0.fetch_or(COMPLETE, Ordering::AcqRel));
+        debug_assert!(prev.has(CANCELLED) && !prev.has(RUNNING) && !prev.has(COMPLETE));
         prev
+    }
+
+    /// Has the task's handle asked it to stop?
+    pub(super) fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed) & CANCELLED != 0
     }
 
     /// Sets `COMPLETE` (and clears `RUNNING` when `was_running`). Release publishes the result
