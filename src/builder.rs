@@ -27,6 +27,7 @@ pub const DEFAULT_FAIRNESS_INTERVAL: u32 = 16;
 pub const MIN_STACK_SIZE: usize = 64 * 1024;
 
 pub(crate) type ThreadNameFn = dyn Fn(usize) -> String + Send + Sync + 'static;
+pub(crate) type PanicHandlerFn = dyn Fn(Box<dyn std::any::Any + Send>) + Send + Sync + 'static;
 
 /// Configures and builds a [`WorkerPool`].
 ///
@@ -51,6 +52,7 @@ pub struct PoolBuilder {
     thread_name: Option<StdArc<ThreadNameFn>>,
     stack_size: Option<usize>,
     fairness_interval: Option<u32>,
+    panic_handler: Option<StdArc<PanicHandlerFn>>,
 }
 
 impl PoolBuilder {
@@ -110,6 +112,40 @@ impl PoolBuilder {
         self
     }
 
+    /// What to do with the panic of a *detached* task: one whose [`JoinHandle`](crate::JoinHandle)
+    /// was dropped before it finished, so that nobody can receive the panic. The handler gets
+    /// the payload on the worker that ran the task. Without one, the pool writes one line to
+    /// stderr (`stealpool: a detached task panicked: <message>`) and carries on. A handler
+    /// that panics itself is contained: the pool carries on.
+    ///
+    /// A task whose handle still exists reports its panic through the handle instead
+    /// ([`TaskError::is_panic`](crate::TaskError::is_panic)), even if the handle is dropped
+    /// afterwards without being joined.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    ///
+    /// let (tx, rx) = mpsc::channel::<String>();
+    /// let tx = std::sync::Mutex::new(tx);
+    /// let pool = stealpool::WorkerPool::builder()
+    ///     .num_threads(1)
+    ///     .panic_handler(move |payload| {
+    ///         let message = payload.downcast_ref::<&str>().copied().unwrap_or("?");
+    ///         tx.lock().unwrap().send(message.to_owned()).unwrap();
+    ///     })
+    ///     .build()?;
+    /// drop(pool.spawn(|| panic!("nobody is listening")));
+    /// assert_eq!(rx.recv().unwrap(), "nobody is listening");
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn panic_handler<H>(mut self, handler: H) -> Self
+    where
+        H: Fn(Box<dyn std::any::Any + Send>) + Send + Sync + 'static,
+    {
+        self.panic_handler = Some(StdArc::new(handler));
+        self
+    }
+
     /// Checks the settings, starts the worker threads and returns the pool.
     ///
     /// ```
@@ -145,6 +181,7 @@ impl PoolBuilder {
         let threads = ThreadConfig {
             name: self.thread_name.clone(),
             stack_size: self.stack_size,
+            panic_handler: self.panic_handler.clone(),
         };
         let registry = Arc::new(Registry::new(stealers, fairness_interval, threads));
         // Ends the workers started so far, when the build fails at worker `index`; the ones
@@ -185,6 +222,10 @@ impl fmt::Debug for PoolBuilder {
             .field("thread_name", &self.thread_name.as_ref().map(|_| "<fn>"))
             .field("stack_size", &self.stack_size)
             .field("fairness_interval", &self.fairness_interval)
+            .field(
+                "panic_handler",
+                &self.panic_handler.as_ref().map(|_| "<fn>"),
+            )
             .finish()
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc as StdArc;
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use crossbeam_utils::CachePadded;
 
-use crate::builder::ThreadNameFn;
+use crate::builder::{PanicHandlerFn, ThreadNameFn};
 use crate::job::{JobMode, JobRef, StackJob, StackOutcome};
 use crate::join;
 use crate::lane::{LANES, NORMAL};
@@ -32,6 +32,8 @@ use crate::worker::{self, current_lane};
 pub(crate) struct ThreadConfig {
     pub(crate) name: Option<StdArc<ThreadNameFn>>,
     pub(crate) stack_size: Option<usize>,
+    /// Receives the panics of detached tasks (see `PoolBuilder::panic_handler`).
+    pub(crate) panic_handler: Option<StdArc<PanicHandlerFn>>,
 }
 
 /// A worker's "share a join frame" flag, on its own cache line.
@@ -165,6 +167,15 @@ impl Registry {
         }
         this.sleep.notify_work();
         this.worker_exited();
+    }
+
+    /// Hands the panic of a detached task to the builder's handler, or writes one line to
+    /// stderr. Never unwinds: a panicking handler (or payload `Drop`) is contained.
+    pub(crate) fn report_detached_panic(&self, payload: Box<dyn std::any::Any + Send>) {
+        match &self.thread_config.panic_handler {
+            Some(handler) => crate::unwind::call_quietly(|| handler(payload)),
+            None => report_to_stderr(payload),
+        }
     }
 
     /// How many worker threads were started to replace one that died.
@@ -374,6 +385,13 @@ impl Registry {
             let _ = handle.join();
         }
     }
+}
+
+/// The default for a detached task's panic: one line on stderr, then carry on.
+pub(crate) fn report_to_stderr(payload: Box<dyn std::any::Any + Send>) {
+    let message = crate::error::panic_message(&*payload).unwrap_or("(a non-string payload)");
+    eprintln!("stealpool: a detached task panicked: {message}");
+    crate::unwind::drop_quietly(payload);
 }
 
 impl Drop for Registry {

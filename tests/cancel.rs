@@ -168,3 +168,84 @@ fn every_task_either_runs_once_or_is_cancelled() {
         );
     }
 }
+
+// Detached panics and the panic handler (issue 5) live here for now; they move to their own
+// file when the rest of the fault-tolerance work lands.
+
+#[test]
+fn a_detached_panic_goes_to_the_handler_and_the_pool_carries_on() {
+    let _watchdog = common::guard("a_detached_panic_goes_to_the_handler_and_the_pool_carries_on");
+    let (tx, rx) = mpsc::channel::<String>();
+    let tx = std::sync::Mutex::new(tx);
+    let pool = stealpool::WorkerPool::builder()
+        .num_threads(2)
+        .panic_handler(move |payload| {
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_else(|| "?".into());
+            tx.lock().unwrap().send(message).unwrap();
+        })
+        .build()
+        .unwrap();
+    // The tasks wait until their handles are gone, so that they are detached when they end.
+    let go = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for i in 0..5 {
+        let go = go.clone();
+        drop(pool.spawn(move || -> () {
+            while !go.load(Ordering::SeqCst) {
+                std::thread::yield_now();
+            }
+            panic!("detached {i}")
+        }));
+    }
+    go.store(true, Ordering::SeqCst);
+    let mut got: Vec<String> = (0..5)
+        .map(|_| rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap())
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        (0..5).map(|i| format!("detached {i}")).collect::<Vec<_>>()
+    );
+    // A panic whose handle is kept goes to the handle, not the handler.
+    let err = join_within(pool.spawn(|| -> () { panic!("kept") }), "a kept panic").unwrap_err();
+    assert!(err.is_panic());
+    assert!(rx.try_recv().is_err());
+    assert_eq!(
+        join_within(pool.spawn(|| 1), "after the panics").unwrap(),
+        1
+    );
+}
+
+#[test]
+fn a_panicking_panic_handler_does_not_take_the_pool_down() {
+    let _watchdog = common::guard("a_panicking_panic_handler_does_not_take_the_pool_down");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let pool = stealpool::WorkerPool::builder()
+        .num_threads(1)
+        .panic_handler(move |_payload| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            panic!("the handler itself panics");
+        })
+        .build()
+        .unwrap();
+    let go = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for _ in 0..3 {
+        let go = go.clone();
+        drop(pool.spawn(move || -> () {
+            while !go.load(Ordering::SeqCst) {
+                std::thread::yield_now();
+            }
+            panic!("detached")
+        }));
+    }
+    go.store(true, Ordering::SeqCst);
+    common::wait_for("three handler calls", || calls.load(Ordering::SeqCst) == 3);
+    assert_eq!(
+        join_within(pool.spawn(|| 2), "after the handler panics").unwrap(),
+        2
+    );
+    pool.shutdown();
+}

@@ -31,6 +31,7 @@ use crate::error::TaskError;
 use crate::job::{JobMode, JobRef};
 use crate::loom::cell::UnsafeCell;
 use crate::unwind;
+use crate::worker::WorkerThread;
 use state::{CancelOutcome, JOIN_INTEREST, JOIN_WAKER, State};
 
 std::thread_local! {
@@ -229,13 +230,24 @@ where
         let prev = cell.header.state.transition_to_complete(was_running);
         if !prev.has(JOIN_INTEREST) {
             // The handle is gone (and took its reference with it): the output and the last
-            // reference are ours.
+            // reference are ours. A panic nobody can receive goes to the pool's handler.
             debug_assert_eq!(prev.ref_count(), 1);
             // SAFETY: nobody else can reach the cell any more.
-            unsafe {
-                Self::drop_output_quietly(header);
-                Self::dealloc(header);
+            let stage = cell
+                .stage
+                .with_mut(|s| unsafe { mem::replace(&mut *s, Stage::Consumed) });
+            match stage {
+                Stage::Finished(Err(error)) if error.is_panic() => {
+                    let payload = error.into_panic();
+                    match WorkerThread::current() {
+                        Some(worker) => worker.registry().report_detached_panic(payload),
+                        None => crate::registry::report_to_stderr(payload),
+                    }
+                }
+                other => unwind::drop_quietly(other),
             }
+            // SAFETY: as above.
+            unsafe { Self::dealloc(header) };
             return;
         }
         if prev.has(JOIN_WAKER) {
@@ -272,13 +284,6 @@ where
             let cell = header.cast::<Self>().as_ref();
             cell.stage.with_mut(|s| *s = Stage::Consumed);
         }
-    }
-
-    /// Drops the output on a worker thread, where a panicking `Drop` must not unwind the
-    /// worker loop.
-    unsafe fn drop_output_quietly(header: NonNull<Header>) {
-        // SAFETY: forwarded contract of `drop_output`.
-        unwind::call_quietly(|| unsafe { Self::drop_output(header) });
     }
 
     unsafe fn dealloc(header: NonNull<Header>) {
