@@ -53,6 +53,7 @@ pub struct PoolBuilder {
     stack_size: Option<usize>,
     fairness_interval: Option<u32>,
     panic_handler: Option<StdArc<PanicHandlerFn>>,
+    replace_worker_on_panic: Option<bool>,
 }
 
 impl PoolBuilder {
@@ -146,6 +147,28 @@ impl PoolBuilder {
         self
     }
 
+    /// Whether a worker retires after user code panics on it (default `true`). Its slot and
+    /// its queued work pass to a fresh OS thread, so no thread-local state the panic may have
+    /// left half-updated survives it, and no queued task is lost. The retirement happens
+    /// between tasks: a panicking task nested inside another (run while that one waited)
+    /// retires the worker once the outer task returns. With `false`, the worker carries on.
+    ///
+    /// ```
+    /// let pool = stealpool::WorkerPool::builder()
+    ///     .num_threads(1)
+    ///     .replace_worker_on_panic(true)
+    ///     .build()?;
+    /// let before = pool.spawn(|| std::thread::current().id()).join().unwrap();
+    /// assert!(pool.spawn(|| -> () { panic!("boom") }).join().is_err());
+    /// let after = pool.spawn(|| std::thread::current().id()).join().unwrap();
+    /// assert_ne!(before, after); // a fresh thread took over
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn replace_worker_on_panic(mut self, replace: bool) -> Self {
+        self.replace_worker_on_panic = Some(replace);
+        self
+    }
+
     /// Checks the settings, starts the worker threads and returns the pool.
     ///
     /// ```
@@ -182,6 +205,7 @@ impl PoolBuilder {
             name: self.thread_name.clone(),
             stack_size: self.stack_size,
             panic_handler: self.panic_handler.clone(),
+            replace_on_panic: self.replace_worker_on_panic.unwrap_or(true),
         };
         let registry = Arc::new(Registry::new(stealers, fairness_interval, threads));
         // Ends the workers started so far, when the build fails at worker `index`; the ones

@@ -15,7 +15,6 @@
 
 use std::any::Any;
 use std::mem;
-use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 
 use crate::latch::WakeLatch;
@@ -126,7 +125,7 @@ where
                 // SAFETY: until the latch is set only the executing thread touches `func`.
                 let func = this.func.with_mut(|f| unsafe { (*f).take() });
                 let func = func.expect("a stack job runs once");
-                match panic::catch_unwind(AssertUnwindSafe(func)) {
+                match crate::unwind::catch_user(func) {
                     Ok(value) => JobResult::Ok(value),
                     Err(payload) => JobResult::Panic(payload),
                 }

@@ -34,6 +34,9 @@ pub(crate) struct ThreadConfig {
     pub(crate) stack_size: Option<usize>,
     /// Receives the panics of detached tasks (see `PoolBuilder::panic_handler`).
     pub(crate) panic_handler: Option<StdArc<PanicHandlerFn>>,
+    /// Retire a worker after user code panicked on it (see
+    /// `PoolBuilder::replace_worker_on_panic`).
+    pub(crate) replace_on_panic: bool,
 }
 
 /// A worker's "share a join frame" flag, on its own cache line.
@@ -176,6 +179,11 @@ impl Registry {
             Some(handler) => crate::unwind::call_quietly(|| handler(payload)),
             None => report_to_stderr(payload),
         }
+    }
+
+    /// Does a worker retire after user code panicked on it?
+    pub(crate) fn replaces_on_panic(&self) -> bool {
+        self.thread_config.replace_on_panic
     }
 
     /// How many worker threads were started to replace one that died.

@@ -1,6 +1,28 @@
 //! Helpers for code that must not unwind: worker loops and completion paths.
 
+use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
+
+std::thread_local! {
+    /// Set when user code panicked on this thread and the panic was caught (a task, a join
+    /// side, a scope job, an installed closure). A worker retires after it, if the pool
+    /// replaces workers on panic, so that no thread-local state outlives a panic.
+    static PANICKED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// `catch_unwind` for user code: also notes that this thread saw a panic.
+pub(crate) fn catch_user<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
+    let result = panic::catch_unwind(AssertUnwindSafe(f));
+    if result.is_err() {
+        PANICKED.with(|p| p.set(true));
+    }
+    result
+}
+
+/// Did user code panic on this thread since the last call? Clears the note.
+pub(crate) fn take_panicked() -> bool {
+    PANICKED.with(|p| p.replace(false))
+}
 
 /// Runs `f`, swallowing a panic from it. A panic payload whose own `Drop` panics is leaked
 /// rather than dropped, so this never unwinds.

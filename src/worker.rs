@@ -449,8 +449,8 @@ impl WorkerThread {
     }
 
     /// The main loop: run work while there is any, sleep when there is none, leave when the
-    /// pool is closed and quiescent.
-    fn main_loop(&self) {
+    /// pool is closed and quiescent, or retire after user code panicked here.
+    fn main_loop(&self) -> LoopEnd {
         // `self.searching` rather than a local, so that `run` can set the count right if the
         // loop ever unwinds.
         let searching = &self.searching;
@@ -472,6 +472,9 @@ impl WorkerThread {
                         searching.set(false);
                     }
                     self.execute(job, lane);
+                    if crate::unwind::take_panicked() && self.registry.replaces_on_panic() {
+                        return LoopEnd::Retire;
+                    }
                 }
                 None => {
                     let probe = || self.registry.has_work();
@@ -481,7 +484,7 @@ impl WorkerThread {
                         .sleep(self.index, SleepKind::Idle, true, &probe)
                     {
                         Wakeup::Resumed => searching.set(true),
-                        Wakeup::Terminate => return,
+                        Wakeup::Terminate => return LoopEnd::Terminate,
                     }
                 }
             }
@@ -598,6 +601,14 @@ impl Pacer {
     }
 }
 
+/// Why a worker's main loop returned.
+enum LoopEnd {
+    /// The pool is closed and quiescent.
+    Terminate,
+    /// User code panicked on this thread; a fresh thread takes over.
+    Retire,
+}
+
 /// The lane of the task running on this thread: what it spawns, joins or scopes goes there.
 /// `Normal` outside the pools.
 pub(crate) fn current_lane() -> usize {
@@ -640,7 +651,9 @@ pub(crate) fn run(registry: Arc<Registry>, index: usize, deques: [Worker<JobRef>
         ..
     } = worker;
     match outcome {
-        Ok(()) => registry.worker_exited(),
+        Ok(LoopEnd::Terminate) => registry.worker_exited(),
+        // Between tasks, not searching: the slot and the deques pass to a fresh thread.
+        Ok(LoopEnd::Retire) => Registry::replace_worker(&registry, index, deques),
         Err(payload) => {
             crate::unwind::drop_quietly(payload);
             if searching.get() {

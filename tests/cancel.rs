@@ -249,3 +249,60 @@ fn a_panicking_panic_handler_does_not_take_the_pool_down() {
     );
     pool.shutdown();
 }
+
+#[test]
+fn a_worker_retires_after_a_panic_and_its_queued_work_still_runs() {
+    let _watchdog = common::guard("a_worker_retires_after_a_panic_and_its_queued_work_still_runs");
+    const PREFIX: &str = "retire-test-";
+    let pool = stealpool::WorkerPool::builder()
+        .num_threads(2)
+        .thread_name(|i| format!("{PREFIX}{i}"))
+        .build()
+        .unwrap();
+    let ids = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let mut handles = Vec::new();
+    for round in 0..10u32 {
+        let ids_in = ids.clone();
+        handles.push(pool.spawn(move || {
+            ids_in.lock().unwrap().insert(std::thread::current().id());
+            if round % 2 == 0 {
+                panic!("round {round}");
+            }
+            round
+        }));
+    }
+    let mut ok = 0;
+    for handle in handles {
+        match join_within(handle, "a task of the panicking mix") {
+            Ok(_) => ok += 1,
+            Err(err) => assert!(err.is_panic()),
+        }
+    }
+    assert_eq!(ok, 5);
+    // Every panic retired the thread it happened on, so more than two threads took part, and
+    // the pool is back to exactly two once the retired ones have exited.
+    assert!(ids.lock().unwrap().len() > 2, "no worker was replaced");
+    common::wait_for("the pool to be two threads again", || {
+        common::threads_named(PREFIX) == 2
+    });
+    assert_eq!(
+        join_within(pool.spawn(|| 7), "after the panics").unwrap(),
+        7
+    );
+    pool.shutdown();
+    common::wait_for_threads_gone(PREFIX);
+}
+
+#[test]
+fn without_replacement_the_worker_carries_on() {
+    let _watchdog = common::guard("without_replacement_the_worker_carries_on");
+    let pool = stealpool::WorkerPool::builder()
+        .num_threads(1)
+        .replace_worker_on_panic(false)
+        .build()
+        .unwrap();
+    let before = join_within(pool.spawn(|| std::thread::current().id()), "before").unwrap();
+    assert!(join_within(pool.spawn(|| -> () { panic!("boom") }), "the panic").is_err());
+    let after = join_within(pool.spawn(|| std::thread::current().id()), "after").unwrap();
+    assert_eq!(before, after);
+}

@@ -45,7 +45,7 @@
 //! the one re-raised. This matches `rayon::join`.
 
 use std::any::Any;
-use std::panic::{self, AssertUnwindSafe};
+use std::panic;
 
 use crate::job::{StackJob, StackOutcome};
 use crate::worker::WorkerThread;
@@ -70,7 +70,7 @@ impl WorkerThread {
         // which `wait_for_shared` waits for before this function returns or unwinds.
         let job_ref = unsafe { job_b.as_job_ref() };
         self.push_frame(job_ref);
-        let result_a = panic::catch_unwind(AssertUnwindSafe(a));
+        let result_a = crate::unwind::catch_user(a);
         let kept = self.pop_frame();
         let result_b = if kept {
             // SAFETY: the frame was never shared, so no other thread has seen `job_ref`.
@@ -130,7 +130,7 @@ fn run_b<RA, RB>(result_a: &Result<RA, Payload>, b: impl FnOnce() -> RB) -> Resu
     if result_a.is_ok() {
         Ok(b())
     } else {
-        panic::catch_unwind(AssertUnwindSafe(b))
+        crate::unwind::catch_user(b)
     }
 }
 
@@ -141,7 +141,7 @@ where
     A: FnOnce() -> RA,
     B: FnOnce() -> RB,
 {
-    let result_a = panic::catch_unwind(AssertUnwindSafe(a));
+    let result_a = crate::unwind::catch_user(a);
     let result_b = run_b(&result_a, b);
     match (result_a, result_b) {
         (Ok(ra), Ok(rb)) => (ra, rb),

@@ -11,7 +11,7 @@
 use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
-use std::panic::{self, AssertUnwindSafe};
+use std::panic;
 use std::ptr::NonNull;
 
 use crate::job::{JobMode, JobRef};
@@ -178,7 +178,7 @@ where
         // SAFETY: the scope outlives its jobs: its owner waits until `pending` is zero, and
         // this job's count is still held.
         let scope = unsafe { &*scope };
-        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| body(scope))) {
+        if let Err(payload) = crate::unwind::catch_user(|| body(scope)) {
             scope.record_panic(payload);
         }
         // The last touch: after it the owner may return and free the scope.
@@ -200,7 +200,7 @@ where
         on_pool,
         marker: PhantomData,
     };
-    let value = match panic::catch_unwind(AssertUnwindSafe(|| op(&scope))) {
+    let value = match crate::unwind::catch_user(|| op(&scope)) {
         Ok(value) => Some(value),
         Err(payload) => {
             scope.record_panic(payload);

@@ -23,7 +23,6 @@ pub use handle::JoinHandle;
 pub(crate) use waker::with_thread_waker;
 
 use std::mem;
-use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::task::Waker;
 
@@ -174,7 +173,7 @@ where
         let result = match mode {
             JobMode::Run => {
                 let outer = CURRENT_TASK.with(|c| c.replace(ptr.cast::<Header>().as_ptr()));
-                let result = panic::catch_unwind(AssertUnwindSafe(func)).map_err(TaskError::panic);
+                let result = crate::unwind::catch_user(func).map_err(TaskError::panic);
                 CURRENT_TASK.with(|c| c.set(outer));
                 result
             }
