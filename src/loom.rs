@@ -49,6 +49,16 @@ mod imp {
                 guard
             }
 
+            /// Waits until notified or `deadline`; true when the deadline passed.
+            pub(crate) fn wait_until<'a, T>(
+                &self,
+                mut guard: MutexGuard<'a, T>,
+                deadline: std::time::Instant,
+            ) -> (MutexGuard<'a, T>, bool) {
+                let timed_out = self.0.wait_until(&mut guard, deadline).timed_out();
+                (guard, timed_out)
+            }
+
             pub(crate) fn notify_one(&self) {
                 self.0.notify_one();
             }
@@ -122,6 +132,15 @@ mod imp {
 
             pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
                 self.0.wait(guard).unwrap()
+            }
+
+            /// loom does not model time: waits until notified, never times out.
+            pub(crate) fn wait_until<'a, T>(
+                &self,
+                guard: MutexGuard<'a, T>,
+                _deadline: std::time::Instant,
+            ) -> (MutexGuard<'a, T>, bool) {
+                (self.0.wait(guard).unwrap(), false)
             }
 
             pub(crate) fn notify_one(&self) {

@@ -254,6 +254,34 @@ impl WorkerPool {
             registry.wait_for_exit();
         }
     }
+
+    /// Like [`shutdown`](Self::shutdown), but gives up waiting after `timeout`: `true` when
+    /// the queued work ran and the threads were joined in time, `false` otherwise. On `false`
+    /// nothing is abandoned: the pool stays closed to outside work, what is running keeps
+    /// running, what is queued still runs, and the threads exit when they are done (a later
+    /// `shutdown` can wait for them). Called from inside one of the pool's own tasks it can
+    /// only close the pool, and returns `false`.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    ///
+    /// let pool = stealpool::WorkerPool::builder().num_threads(1).build().unwrap();
+    /// let (release, gate) = mpsc::channel::<()>();
+    /// pool.spawn(move || gate.recv().unwrap());
+    /// assert!(!pool.shutdown_timeout(Duration::from_millis(10))); // the task cannot end yet
+    /// release.send(()).unwrap();
+    /// assert!(pool.shutdown_timeout(Duration::from_secs(60))); // done, threads joined
+    /// ```
+    pub fn shutdown_timeout(&self, timeout: std::time::Duration) -> bool {
+        let registry = &self.inner.registry;
+        registry.close();
+        if registry.current_worker().is_some() {
+            return false;
+        }
+        let deadline = std::time::Instant::now().checked_add(timeout);
+        registry.wait_for_exit_until(deadline)
+    }
 }
 
 impl Default for WorkerPool {

@@ -380,9 +380,24 @@ impl Registry {
 
     /// Blocks until every worker has left, then joins the OS threads (if nobody else did).
     pub(crate) fn wait_for_exit(&self) {
+        self.wait_for_exit_until(None);
+    }
+
+    /// Like [`wait_for_exit`](Self::wait_for_exit), giving up at `deadline`; false then (the
+    /// workers keep going and the threads are not joined).
+    pub(crate) fn wait_for_exit_until(&self, deadline: Option<std::time::Instant>) -> bool {
         let mut live = self.live.lock();
         while *live > 0 {
-            live = self.all_exited.wait(live);
+            match deadline {
+                None => live = self.all_exited.wait(live),
+                Some(deadline) => {
+                    let (guard, timed_out) = self.all_exited.wait_until(live, deadline);
+                    live = guard;
+                    if timed_out && *live > 0 {
+                        return false;
+                    }
+                }
+            }
         }
         drop(live);
         // Join while holding the lock, so that a concurrent caller returns only once the
@@ -392,6 +407,7 @@ impl Registry {
             // A worker loop never unwinds (tasks' panics are caught), so join cannot fail.
             let _ = handle.join();
         }
+        true
     }
 }
 

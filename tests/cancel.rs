@@ -306,3 +306,38 @@ fn without_replacement_the_worker_carries_on() {
     let after = join_within(pool.spawn(|| std::thread::current().id()), "after").unwrap();
     assert_eq!(before, after);
 }
+
+#[test]
+fn shutdown_timeout_reports_whether_the_pool_finished() {
+    let _watchdog = common::guard("shutdown_timeout_reports_whether_the_pool_finished");
+    const PREFIX: &str = "timeout-test-";
+    let pool = common::named_pool(2, PREFIX);
+    let (release, gate) = mpsc::channel::<()>();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let blocker = pool.spawn(move || gate.recv().unwrap());
+    let queued: Vec<_> = (0..20)
+        .map(|_| {
+            let ran = ran.clone();
+            pool.spawn(move || {
+                ran.fetch_add(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    // The blocker cannot end: the pool cannot finish, whatever the timeout.
+    assert!(!pool.shutdown_timeout(std::time::Duration::from_millis(20)));
+    // Closed meanwhile: outside work is refused...
+    assert!(pool.spawn(|| ()).join().unwrap_err().is_cancelled());
+    // ...but nothing admitted is abandoned.
+    release.send(()).unwrap();
+    assert!(pool.shutdown_timeout(std::time::Duration::from_secs(60)));
+    join_within(blocker, "the blocker").unwrap();
+    for handle in queued {
+        join_within(handle, "a queued task").unwrap();
+    }
+    assert_eq!(ran.load(Ordering::SeqCst), 20);
+    assert_eq!(
+        common::threads_named(PREFIX),
+        0,
+        "true means the threads were joined"
+    );
+}
