@@ -54,6 +54,7 @@ pub struct PoolBuilder {
     fairness_interval: Option<u32>,
     panic_handler: Option<StdArc<PanicHandlerFn>>,
     replace_worker_on_panic: Option<bool>,
+    max_queued: Option<usize>,
 }
 
 impl PoolBuilder {
@@ -169,6 +170,30 @@ impl PoolBuilder {
         self
     }
 
+    /// Bounds how many spawned tasks may wait (at least 1; default: no bound). Counted are
+    /// the tasks of [`spawn`](crate::WorkerPool::spawn), [`spawn_with`](crate::WorkerPool::spawn_with)
+    /// and [`try_spawn`](crate::WorkerPool::try_spawn) from submission until a worker takes
+    /// them; join frames, scope jobs and installs belong to work already admitted and are never
+    /// refused. On a full pool:
+    /// - `try_spawn` gives the closure back in a [`SpawnError`](crate::SpawnError);
+    /// - `spawn` from a thread outside the pool waits for room (and gives up, resolving the
+    ///   handle as cancelled, if the pool is shut down meanwhile);
+    /// - `spawn` from one of the pool's own workers runs the task right there, since a worker
+    ///   that waited might be the one whose work would make room.
+    ///
+    /// No task is lost and nothing deadlocks either way.
+    ///
+    /// ```
+    /// let pool = stealpool::WorkerPool::builder().num_threads(2).max_queued(64).build()?;
+    /// let handles: Vec<_> = (0..1000u64).map(|i| pool.spawn(move || i)).collect();
+    /// assert_eq!(handles.into_iter().map(|h| h.join().unwrap()).sum::<u64>(), 499_500);
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn max_queued(mut self, n: usize) -> Self {
+        self.max_queued = Some(n);
+        self
+    }
+
     /// Checks the settings, starts the worker threads and returns the pool.
     ///
     /// ```
@@ -188,6 +213,9 @@ impl PoolBuilder {
                 return Err(BuildError::new(ErrorKind::StackTooSmall(bytes)));
             }
         }
+        if self.max_queued == Some(0) {
+            return Err(BuildError::new(ErrorKind::ZeroQueue));
+        }
         let fairness_interval = self.fairness_interval.unwrap_or(DEFAULT_FAIRNESS_INTERVAL);
         if fairness_interval < 2 {
             return Err(BuildError::new(ErrorKind::FairnessTooSmall(
@@ -206,6 +234,7 @@ impl PoolBuilder {
             stack_size: self.stack_size,
             panic_handler: self.panic_handler.clone(),
             replace_on_panic: self.replace_worker_on_panic.unwrap_or(true),
+            max_queued: self.max_queued,
         };
         let registry = Arc::new(Registry::new(stealers, fairness_interval, threads));
         // Ends the workers started so far, when the build fails at worker `index`; the ones
@@ -325,6 +354,7 @@ enum ErrorKind {
     TooManyThreads(usize),
     StackTooSmall(usize),
     FairnessTooSmall(u32),
+    ZeroQueue,
     BadEnv(String),
     Spawn(io::Error),
 }
@@ -335,13 +365,14 @@ impl BuildError {
     }
 
     /// The name of the setting at fault: `"num_threads"`, `"stack_size"`,
-    /// `"fairness_interval"`, `"STEALPOOL_NUM_THREADS"`, or `"thread spawn"` when the OS
-    /// refused a thread.
+    /// `"fairness_interval"`, `"max_queued"`, `"STEALPOOL_NUM_THREADS"`, or `"thread spawn"`
+    /// when the OS refused a thread.
     pub fn setting(&self) -> &'static str {
         match self.kind {
             ErrorKind::ZeroThreads | ErrorKind::TooManyThreads(_) => "num_threads",
             ErrorKind::StackTooSmall(_) => "stack_size",
             ErrorKind::FairnessTooSmall(_) => "fairness_interval",
+            ErrorKind::ZeroQueue => "max_queued",
             ErrorKind::BadEnv(_) => NUM_THREADS_ENV,
             ErrorKind::Spawn(_) => "thread spawn",
         }
@@ -365,6 +396,9 @@ impl fmt::Display for BuildError {
                     f,
                     "stack_size: at least {MIN_STACK_SIZE} bytes are needed (got {n})"
                 )
+            }
+            ErrorKind::ZeroQueue => {
+                f.write_str("max_queued: at least 1 task must be allowed to wait (got 0)")
             }
             ErrorKind::FairnessTooSmall(n) => write!(
                 f,

@@ -38,7 +38,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    current_registry(|registry| registry.spawn(current_lane(), func))
+    current_registry(|registry| Registry::spawn(registry, current_lane(), func))
 }
 
 /// [`WorkerPool::join`] on the current pool: the pool whose worker calls it, else the global

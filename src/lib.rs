@@ -63,6 +63,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod backpressure;
 mod builder;
 mod error;
 mod global;
@@ -79,6 +80,7 @@ mod task;
 mod unwind;
 mod worker;
 
+pub use backpressure::SpawnError;
 pub use builder::{
     BuildError, DEFAULT_FAIRNESS_INTERVAL, MAX_THREADS, MIN_STACK_SIZE, NUM_THREADS_ENV,
     PoolBuilder,

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::backpressure::SpawnError;
 use crate::builder::{self, PoolBuilder};
 use crate::lane::Priority;
 use crate::loom::sync::Arc;
@@ -87,7 +88,7 @@ impl WorkerPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.inner.registry.spawn(current_lane(), func)
+        Registry::spawn(&self.inner.registry, current_lane(), func)
     }
 
     /// Like [`spawn`](Self::spawn), at the given priority.
@@ -112,7 +113,28 @@ impl WorkerPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.inner.registry.spawn(priority.lane(), func)
+        Registry::spawn(&self.inner.registry, priority.lane(), func)
+    }
+
+    /// Like [`spawn`](Self::spawn), but never waits and never runs the task inline: when the
+    /// pool already holds [`max_queued`](crate::PoolBuilder::max_queued) waiting tasks, or was
+    /// shut down, the closure comes back in a [`SpawnError`] that says which. (If a shutdown
+    /// races with the call, the task may instead be accepted and resolve as cancelled.)
+    ///
+    /// ```
+    /// let pool = stealpool::WorkerPool::builder().num_threads(1).build().unwrap();
+    /// let handle = pool.try_spawn(|| 6 * 7).unwrap();
+    /// assert_eq!(handle.join().unwrap(), 42);
+    /// pool.shutdown();
+    /// let refused = pool.try_spawn(|| 0).unwrap_err();
+    /// assert!(refused.is_shutdown());
+    /// ```
+    pub fn try_spawn<F, T>(&self, func: F) -> Result<JoinHandle<T>, SpawnError<F>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        Registry::try_spawn(&self.inner.registry, current_lane(), func)
     }
 
     /// Runs `op` on one of the pool's workers, blocks until it returns, and returns its value.

@@ -13,6 +13,7 @@ use std::sync::Arc as StdArc;
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use crossbeam_utils::CachePadded;
 
+use crate::backpressure::{Admitted, Limit, SpawnError};
 use crate::builder::{PanicHandlerFn, ThreadNameFn};
 use crate::job::{JobMode, JobRef, StackJob, StackOutcome};
 use crate::join;
@@ -37,6 +38,8 @@ pub(crate) struct ThreadConfig {
     /// Retire a worker after user code panicked on it (see
     /// `PoolBuilder::replace_worker_on_panic`).
     pub(crate) replace_on_panic: bool,
+    /// `PoolBuilder::max_queued`.
+    pub(crate) max_queued: Option<usize>,
 }
 
 /// A worker's "share a join frame" flag, on its own cache line.
@@ -69,6 +72,8 @@ pub(crate) struct Registry {
     thread_config: ThreadConfig,
     /// Worker threads started to replace one that died.
     workers_replaced: AtomicUsize,
+    /// The bound on waiting tasks, if the builder set one.
+    limit: Option<Limit>,
 }
 
 impl Registry {
@@ -94,6 +99,7 @@ impl Registry {
             live: Mutex::new(workers),
             all_exited: Condvar::new(),
             threads: Mutex::new(Vec::with_capacity(workers)),
+            limit: thread_config.max_queued.map(Limit::new),
             thread_config,
             workers_replaced: AtomicUsize::new(0),
         }
@@ -254,10 +260,64 @@ impl Registry {
         WorkerThread::current().filter(|w| std::ptr::eq(&**w.registry(), self))
     }
 
-    /// Spawns a task at `lane`: onto the calling worker's own deque when called from this
-    /// pool, else into the lane's injector; a closed pool resolves the handle at once as
-    /// cancelled.
-    pub(crate) fn spawn<F, T>(&self, lane: usize, func: F) -> JoinHandle<T>
+    /// The bound on waiting tasks, if any.
+    pub(crate) fn limit(&self) -> Option<&Limit> {
+        self.limit.as_ref()
+    }
+
+    /// Spawns a task at `lane` (see `crate::backpressure` for a bounded pool): onto the
+    /// calling worker's own deque when called from this pool, else into the lane's injector;
+    /// a closed pool resolves the handle at once as cancelled.
+    pub(crate) fn spawn<F, T>(this: &Arc<Registry>, lane: usize, func: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let Some(limit) = &this.limit else {
+            return this.spawn_unbounded(lane, func);
+        };
+        if !limit.try_acquire() {
+            if let Some(worker) = this.current_worker() {
+                // Full, and called by one of our own workers: waiting could deadlock the
+                // pool, so the task runs here and now.
+                let (job, handle) = task::new_task(func);
+                worker.execute(job, lane);
+                return handle;
+            }
+            if !limit.acquire_blocking(|| this.sleep.is_closed()) {
+                // Closed while we waited: the task is refused (its handle says cancelled).
+                return this.spawn_unbounded(lane, func);
+            }
+        }
+        let admitted = Admitted::new(func, this.clone());
+        this.spawn_unbounded(lane, move || admitted.run())
+    }
+
+    /// Like `spawn`, but gives the closure back instead of waiting or running it inline when
+    /// the pool is full, or when it was shut down (for a caller outside the pool).
+    pub(crate) fn try_spawn<F, T>(
+        this: &Arc<Registry>,
+        lane: usize,
+        func: F,
+    ) -> Result<JoinHandle<T>, SpawnError<F>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        if this.sleep.is_closed() && this.current_worker().is_none() {
+            return Err(SpawnError::shut_down(func));
+        }
+        match &this.limit {
+            None => Ok(this.spawn_unbounded(lane, func)),
+            Some(limit) if !limit.try_acquire() => Err(SpawnError::full(func)),
+            Some(_) => {
+                let admitted = Admitted::new(func, this.clone());
+                Ok(this.spawn_unbounded(lane, move || admitted.run()))
+            }
+        }
+    }
+
+    fn spawn_unbounded<F, T>(&self, lane: usize, func: F) -> JoinHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -364,6 +424,10 @@ impl Registry {
     /// Closes the pool to outside work; the workers finish what is queued and leave.
     pub(crate) fn close(&self) {
         self.sleep.close();
+        if let Some(limit) = &self.limit {
+            // Submitters waiting for room give up: the pool takes no more outside work.
+            limit.wake_all();
+        }
     }
 
     /// A worker left its main loop for good (or, counted as live, could not be started). The

@@ -341,3 +341,121 @@ fn shutdown_timeout_reports_whether_the_pool_finished() {
         "true means the threads were joined"
     );
 }
+
+// Backpressure (max_queued, try_spawn, SpawnError).
+
+#[test]
+fn max_queued_zero_is_an_error() {
+    let _watchdog = common::guard("max_queued_zero_is_an_error");
+    let err = stealpool::WorkerPool::builder()
+        .num_threads(1)
+        .max_queued(0)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.setting(), "max_queued");
+    assert!(err.to_string().starts_with("max_queued"));
+}
+
+#[test]
+fn a_full_pool_refuses_try_spawn_and_gives_the_closure_back() {
+    let _watchdog = common::guard("a_full_pool_refuses_try_spawn_and_gives_the_closure_back");
+    let pool = stealpool::WorkerPool::builder()
+        .num_threads(1)
+        .max_queued(3)
+        .build()
+        .unwrap();
+    let (release, gate) = mpsc::channel::<()>();
+    let (started_tx, started) = mpsc::channel::<()>();
+    let holder = pool.spawn(move || {
+        started_tx.send(()).unwrap();
+        gate.recv().unwrap();
+    });
+    started.recv().unwrap();
+    let waiting: Vec<_> = (0..3).map(|i| pool.try_spawn(move || i).unwrap()).collect();
+    let refused = pool.try_spawn(|| 99).unwrap_err();
+    assert!(refused.is_full() && !refused.is_shutdown());
+    assert_eq!(refused.into_inner()(), 99);
+    // A cancelled waiting task gives its place back at once.
+    assert!(waiting[0].cancel());
+    let again = pool.try_spawn(|| 3).expect("cancel made room");
+    release.send(()).unwrap();
+    join_within(holder, "the holder").unwrap();
+    let results: Vec<_> = waiting.into_iter().map(|h| h.join().ok()).collect();
+    assert_eq!(results, [None, Some(1), Some(2)]);
+    assert_eq!(
+        join_within(again, "the task that took the freed place").unwrap(),
+        3
+    );
+    pool.shutdown();
+    let refused = pool.try_spawn(|| ()).unwrap_err();
+    assert!(refused.is_shutdown());
+}
+
+#[test]
+fn spawn_on_a_full_pool_waits_outside_and_runs_inline_inside() {
+    let _watchdog = common::guard("spawn_on_a_full_pool_waits_outside_and_runs_inline_inside");
+    let pool = stealpool::WorkerPool::builder()
+        .num_threads(2)
+        .max_queued(4)
+        .build()
+        .unwrap();
+    // From outside: many more spawns than places; every one runs, none is lost.
+    let done = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = (0..500)
+        .map(|_| {
+            let done = done.clone();
+            pool.spawn(move || {
+                done.fetch_add(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    for handle in handles {
+        join_within(handle, "a bounded spawn").unwrap();
+    }
+    assert_eq!(done.load(Ordering::SeqCst), 500);
+    // From inside: a task spawning far more children than places does not deadlock.
+    let pool2 = pool.clone();
+    let total = join_within(
+        pool.spawn(move || {
+            let children: Vec<_> = (0..200u64).map(|i| pool2.spawn(move || i)).collect();
+            children.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+        }),
+        "a task flooding the pool",
+    )
+    .unwrap();
+    assert_eq!(total, 19_900);
+}
+
+#[test]
+fn a_submitter_waiting_for_room_gives_up_when_the_pool_shuts_down() {
+    let _watchdog = common::guard("a_submitter_waiting_for_room_gives_up_when_the_pool_shuts_down");
+    let pool = stealpool::WorkerPool::builder()
+        .num_threads(1)
+        .max_queued(1)
+        .build()
+        .unwrap();
+    let (release, gate) = mpsc::channel::<()>();
+    let (started_tx, started) = mpsc::channel::<()>();
+    let holder = pool.spawn(move || {
+        started_tx.send(()).unwrap();
+        gate.recv().unwrap();
+    });
+    started.recv().unwrap();
+    let queued = pool.spawn(|| 1);
+    let submitter = {
+        let pool = pool.clone();
+        std::thread::spawn(move || pool.spawn(|| 2).join())
+    };
+    // The submitter is blocked (the one place is taken); closing the pool must free it.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let closer = {
+        let pool = pool.clone();
+        std::thread::spawn(move || pool.shutdown())
+    };
+    let refused = submitter.join().unwrap();
+    assert!(refused.unwrap_err().is_cancelled());
+    release.send(()).unwrap();
+    closer.join().unwrap();
+    join_within(holder, "the holder").unwrap();
+    assert_eq!(queued.join().unwrap(), 1, "admitted work still runs");
+}
