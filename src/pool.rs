@@ -277,6 +277,50 @@ impl WorkerPool {
         }
     }
 
+    /// Shuts the pool down without running what is queued: refuses new work from outside, cancels
+    /// every task waiting in the queues (their handles resolve to an error whose
+    /// [`is_cancelled`](crate::TaskError::is_cancelled) is true, and their closures are
+    /// dropped unrun), waits for the tasks already running to finish, and joins the threads.
+    ///
+    /// Work that belongs to a running task is not cancelled: a join's other side, a scope's
+    /// tasks, and an `install` waiting to start (that one runs on its caller, as `install` does
+    /// on a closed pool). Tasks that running tasks spawn after the call still run. Called from
+    /// inside one of the pool's own tasks it cancels and closes, and returns without waiting.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = stealpool::WorkerPool::builder().num_threads(1).build().unwrap();
+    /// let (release, gate) = mpsc::channel::<()>();
+    /// let (started_tx, started) = mpsc::channel::<()>();
+    /// let running = pool.spawn(move || {
+    ///     started_tx.send(()).unwrap();
+    ///     gate.recv().unwrap();
+    ///     "finished"
+    /// });
+    /// started.recv().unwrap();
+    /// let queued = pool.spawn(|| "never runs");
+    /// // Let the running task end once the queued one is resolved (by the cancellation).
+    /// let releaser = std::thread::spawn(move || {
+    ///     while !queued.is_finished() {
+    ///         std::thread::yield_now();
+    ///     }
+    ///     release.send(()).unwrap();
+    ///     queued
+    /// });
+    /// pool.shutdown_now();
+    /// assert_eq!(running.join().unwrap(), "finished");
+    /// assert!(releaser.join().unwrap().join().unwrap_err().is_cancelled());
+    /// ```
+    pub fn shutdown_now(&self) {
+        let registry = &self.inner.registry;
+        registry.close();
+        registry.cancel_queued();
+        if registry.current_worker().is_none() {
+            registry.wait_for_exit();
+        }
+    }
+
     /// Like [`shutdown`](Self::shutdown), but gives up waiting after `timeout`: `true` when
     /// the queued work ran and the threads were joined in time, `false` otherwise. On `false`
     /// nothing is abandoned: the pool stays closed to outside work, what is running keeps

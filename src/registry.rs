@@ -421,6 +421,34 @@ impl Registry {
         })
     }
 
+    /// Cancels every job queued right now, in every lane and every worker's deque: tasks
+    /// resolve as cancelled, stack jobs hand their closures back to their waiters, scope jobs
+    /// go back to the queue (their scope's owner is waiting for them). The jobs are first all
+    /// taken, then resolved, so that requeued scope jobs are not taken again.
+    pub(crate) fn cancel_queued(&self) {
+        let mut taken = Vec::new();
+        let mut take_all = |lane: usize, steal: &dyn Fn() -> Steal<JobRef>| loop {
+            match steal() {
+                Steal::Success(job) => taken.push((job, lane)),
+                Steal::Empty => break,
+                Steal::Retry => thread::yield_now(),
+            }
+        };
+        for (lane, injector) in self.injectors.iter().enumerate() {
+            take_all(lane, &|| injector.steal());
+        }
+        for lanes in self.stealers.iter() {
+            for (lane, stealer) in lanes.iter().enumerate() {
+                take_all(lane, &|| stealer.steal());
+            }
+        }
+        for (job, lane) in taken {
+            self.taken(lane);
+            // SAFETY: a job stolen from a queue is ours to execute, once.
+            unsafe { job.execute(JobMode::Abort) };
+        }
+    }
+
     /// Closes the pool to outside work; the workers finish what is queued and leave.
     pub(crate) fn close(&self) {
         self.sleep.close();

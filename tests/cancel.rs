@@ -459,3 +459,94 @@ fn a_submitter_waiting_for_room_gives_up_when_the_pool_shuts_down() {
     join_within(holder, "the holder").unwrap();
     assert_eq!(queued.join().unwrap(), 1, "admitted work still runs");
 }
+
+// shutdown_now
+
+#[test]
+fn shutdown_now_cancels_what_waits_and_lets_running_work_finish() {
+    let _watchdog = common::guard("shutdown_now_cancels_what_waits_and_lets_running_work_finish");
+    const PREFIX: &str = "now-test-";
+    let pool = common::named_pool(2, PREFIX);
+    let (release, gate) = mpsc::channel::<()>();
+    let gate = Arc::new(std::sync::Mutex::new(gate));
+    let (started_tx, started) = mpsc::channel::<()>();
+    let borrowed_sum = Arc::new(AtomicUsize::new(0));
+    // Two running tasks hold both workers; one of them runs a scope whose jobs are queued
+    // when shutdown_now comes: they are admitted work and must all still run.
+    let running: Vec<_> = (0..2)
+        .map(|i| {
+            let (gate, started_tx, sum) = (gate.clone(), started_tx.clone(), borrowed_sum.clone());
+            pool.spawn(move || {
+                if i == 0 {
+                    stealpool::scope(|s| {
+                        for k in 1..=10 {
+                            let sum = sum.clone();
+                            s.spawn(move |_| {
+                                sum.fetch_add(k, Ordering::SeqCst);
+                            });
+                        }
+                        started_tx.send(()).unwrap();
+                        gate.lock().unwrap().recv().unwrap();
+                    });
+                } else {
+                    started_tx.send(()).unwrap();
+                    gate.lock().unwrap().recv().unwrap();
+                }
+                i
+            })
+        })
+        .collect();
+    started.recv().unwrap();
+    started.recv().unwrap();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let ran = Arc::new(AtomicUsize::new(0));
+    let queued: Vec<_> = (0..100)
+        .map(|i| {
+            let capture = DropCounter(drops.clone());
+            let ran = ran.clone();
+            let lane = [
+                stealpool::Priority::High,
+                stealpool::Priority::Normal,
+                stealpool::Priority::Low,
+            ][i % 3];
+            pool.spawn_with(lane, move || {
+                let _keep = &capture;
+                ran.fetch_add(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    let releaser = std::thread::spawn(move || {
+        while !queued.iter().all(|h| h.is_finished()) {
+            std::thread::yield_now();
+        }
+        release.send(()).unwrap();
+        release.send(()).unwrap();
+        queued
+    });
+    pool.shutdown_now();
+    let queued = releaser.join().unwrap();
+    for handle in queued {
+        assert!(handle.join().unwrap_err().is_cancelled());
+    }
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        0,
+        "a queued task ran after shutdown_now"
+    );
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        100,
+        "every cancelled closure dropped once"
+    );
+    for (i, handle) in running.into_iter().enumerate() {
+        assert_eq!(handle.join().unwrap(), i);
+    }
+    assert_eq!(
+        borrowed_sum.load(Ordering::SeqCst),
+        55,
+        "the scope's jobs all ran"
+    );
+    // Joined threads can linger in /proc for a moment: wait (bounded) for them to leave.
+    common::wait_for_threads_gone(PREFIX);
+    assert!(pool.spawn(|| ()).join().unwrap_err().is_cancelled());
+}

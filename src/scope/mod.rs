@@ -168,9 +168,21 @@ impl<'scope, BODY> ScopeJob<'scope, BODY>
 where
     BODY: FnOnce(&Scope<'scope>) + Send + 'scope,
 {
-    /// Runs the body (in both modes: a scope job must run, and a pool that a scope's owner
-    /// still waits in never aborts one), records a panic, and counts the job done.
-    unsafe fn execute(pointer: NonNull<()>, _mode: JobMode) {
+    /// Runs the body, records a panic, and counts the job done; in `Abort` mode, requeues the
+    /// job instead.
+    unsafe fn execute(pointer: NonNull<()>, mode: JobMode) {
+        if mode == JobMode::Abort {
+            // A scope job is part of work already admitted (its scope's owner is waiting for
+            // it), so `shutdown_now` does not cancel it: it goes back to the queue it came
+            // from. (A pool that terminates has no scope left waiting, so the final drain
+            // never sees one.)
+            // SAFETY: the job is alive until its one `Run`; only the scope's fields are read.
+            let scope = unsafe { &*(*pointer.cast::<Self>().as_ptr()).scope };
+            // SAFETY: as in `Scope::spawn`: the same pointer and function, executed once later.
+            let job = unsafe { JobRef::new(pointer, Self::execute) };
+            scope.registry.inject_owned(job, scope.lane);
+            return;
+        }
         // SAFETY: `pointer` came from `Box::leak` of this type in `Scope::spawn`, and this is
         // its one execution.
         let job = unsafe { Box::from_raw(pointer.cast::<Self>().as_ptr()) };
