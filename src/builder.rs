@@ -55,6 +55,8 @@ pub struct PoolBuilder {
     panic_handler: Option<StdArc<PanicHandlerFn>>,
     replace_worker_on_panic: Option<bool>,
     max_queued: Option<usize>,
+    stall_threshold: Option<std::time::Duration>,
+    on_stall: Option<StdArc<crate::stall::StallFn>>,
 }
 
 impl PoolBuilder {
@@ -194,6 +196,50 @@ impl PoolBuilder {
         self
     }
 
+    /// Reports tasks that run longer than `threshold`: each such task once, through
+    /// [`on_stall`](Self::on_stall) if set, and counted. A watcher thread looks a few times
+    /// per threshold (every quarter of it, between 1 ms and 1 s), so a stall is noticed
+    /// between one and one and a quarter thresholds after the task started. Without a
+    /// threshold there is no watcher and no per-task cost; with one, a worker reads the clock
+    /// when it starts and ends each task.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    ///
+    /// let (tx, rx) = mpsc::channel();
+    /// let tx = std::sync::Mutex::new(tx);
+    /// let pool = stealpool::WorkerPool::builder()
+    ///     .num_threads(2)
+    ///     .stall_threshold(Duration::from_millis(20))
+    ///     .on_stall(move |worker, running_for| {
+    ///         tx.lock().unwrap().send((worker, running_for)).unwrap();
+    ///     })
+    ///     .build()?;
+    /// let (release, gate) = mpsc::channel::<()>();
+    /// let stuck = pool.spawn(move || gate.recv().unwrap());
+    /// let (worker, running_for) = rx.recv().unwrap(); // the watcher noticed
+    /// assert!(worker < 2 && running_for > Duration::from_millis(20));
+    /// release.send(()).unwrap();
+    /// stuck.join().unwrap();
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn stall_threshold(mut self, threshold: std::time::Duration) -> Self {
+        self.stall_threshold = Some(threshold);
+        self
+    }
+
+    /// The callback for [`stall_threshold`](Self::stall_threshold): gets the index of the
+    /// worker whose task has been running too long, and for how long so far. It runs on the
+    /// watcher thread; a callback that panics is contained.
+    pub fn on_stall<F>(mut self, on_stall: F) -> Self
+    where
+        F: Fn(usize, std::time::Duration) + Send + Sync + 'static,
+    {
+        self.on_stall = Some(StdArc::new(on_stall));
+        self
+    }
+
     /// Checks the settings, starts the worker threads and returns the pool.
     ///
     /// ```
@@ -235,6 +281,8 @@ impl PoolBuilder {
             panic_handler: self.panic_handler.clone(),
             replace_on_panic: self.replace_worker_on_panic.unwrap_or(true),
             max_queued: self.max_queued,
+            stall_threshold: self.stall_threshold,
+            on_stall: self.on_stall.clone(),
         };
         let registry = Arc::new(Registry::new(stealers, fairness_interval, threads));
         // Ends the workers started so far, when the build fails at worker `index`; the ones
@@ -263,6 +311,10 @@ impl PoolBuilder {
                 abandon(index);
                 return Err(BuildError::new(ErrorKind::Spawn(err)));
             }
+        }
+        if let Err(err) = Registry::start_stall_watcher(&registry) {
+            abandon(num_threads);
+            return Err(BuildError::new(ErrorKind::Spawn(err)));
         }
         Ok(WorkerPool::from_registry(registry))
     }

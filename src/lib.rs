@@ -76,6 +76,7 @@ mod pool;
 mod registry;
 mod scope;
 mod sleep;
+mod stall;
 mod task;
 mod unwind;
 mod worker;

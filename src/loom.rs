@@ -16,7 +16,9 @@ mod imp {
         pub(crate) use std::sync::Arc;
 
         pub(crate) mod atomic {
-            pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+            pub(crate) use std::sync::atomic::{
+                AtomicBool, AtomicU64, AtomicUsize, Ordering, fence,
+            };
         }
 
         /// A mutex without poisoning (`parking_lot`).
@@ -102,7 +104,9 @@ mod imp {
         pub(crate) use loom::sync::Arc;
 
         pub(crate) mod atomic {
-            pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+            pub(crate) use loom::sync::atomic::{
+                AtomicBool, AtomicU64, AtomicUsize, Ordering, fence,
+            };
         }
 
         /// loom's mutex, unwrapped (loom never poisons in a passing model).

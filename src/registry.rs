@@ -24,6 +24,7 @@ use crate::loom::sync::{Condvar, Mutex};
 use crate::loom::thread;
 use crate::scope::{self, Scope};
 use crate::sleep::Sleep;
+use crate::stall::StallWatch;
 use crate::task::{self, JoinHandle};
 use crate::worker::WorkerThread;
 use crate::worker::{self, current_lane};
@@ -40,6 +41,9 @@ pub(crate) struct ThreadConfig {
     pub(crate) replace_on_panic: bool,
     /// `PoolBuilder::max_queued`.
     pub(crate) max_queued: Option<usize>,
+    /// `PoolBuilder::stall_threshold` and `on_stall`.
+    pub(crate) stall_threshold: Option<std::time::Duration>,
+    pub(crate) on_stall: Option<StdArc<crate::stall::StallFn>>,
 }
 
 /// A worker's "share a join frame" flag, on its own cache line.
@@ -74,6 +78,8 @@ pub(crate) struct Registry {
     workers_replaced: AtomicUsize,
     /// The bound on waiting tasks, if the builder set one.
     limit: Option<Limit>,
+    /// Stall detection, if the builder set a threshold.
+    stall_watch: Option<StallWatch>,
 }
 
 impl Registry {
@@ -100,6 +106,9 @@ impl Registry {
             all_exited: Condvar::new(),
             threads: Mutex::new(Vec::with_capacity(workers)),
             limit: thread_config.max_queued.map(Limit::new),
+            stall_watch: thread_config.stall_threshold.map(|threshold| {
+                StallWatch::new(threshold, workers, thread_config.on_stall.clone())
+            }),
             thread_config,
             workers_replaced: AtomicUsize::new(0),
         }
@@ -258,6 +267,26 @@ impl Registry {
     /// Is the calling thread one of this pool's workers?
     pub(crate) fn current_worker(&self) -> Option<&WorkerThread> {
         WorkerThread::current().filter(|w| std::ptr::eq(&**w.registry(), self))
+    }
+
+    /// Stall detection, if on.
+    pub(crate) fn stall_watch(&self) -> Option<&StallWatch> {
+        self.stall_watch.as_ref()
+    }
+
+    /// Starts the stall watcher thread, if stall detection is on. Its handle joins the
+    /// workers' (it leaves once the pool has ended).
+    pub(crate) fn start_stall_watcher(this: &Arc<Registry>) -> io::Result<()> {
+        if this.stall_watch.is_none() {
+            return Ok(());
+        }
+        let registry = this.clone();
+        let mut threads = this.threads.lock();
+        let handle = thread::Builder::new()
+            .name("stealpool-stall-watch".into())
+            .spawn(move || crate::stall::watch(registry))?;
+        threads.push(handle);
+        Ok(())
     }
 
     /// The bound on waiting tasks, if any.

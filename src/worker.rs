@@ -471,7 +471,14 @@ impl WorkerThread {
                         self.stop_searching();
                         searching.set(false);
                     }
-                    self.execute(job, lane);
+                    match self.registry.stall_watch() {
+                        None => self.execute(job, lane),
+                        Some(watch) => {
+                            watch.task_started(self.index);
+                            self.execute(job, lane);
+                            watch.task_ended(self.index);
+                        }
+                    }
                     if crate::unwind::take_panicked() && self.registry.replaces_on_panic() {
                         return LoopEnd::Retire;
                     }
