@@ -163,6 +163,15 @@ impl Registry {
         let registry = this.clone();
         let started = {
             let mut threads = this.threads.lock();
+            // Join the threads that have already ended (workers replaced earlier), so that a
+            // pool that keeps replacing workers does not keep their handles, and with them
+            // their stacks and memory mappings, until it shuts down.
+            let (ended, running): (Vec<_>, Vec<_>) =
+                threads.drain(..).partition(|handle| handle.is_finished());
+            *threads = running;
+            for handle in ended {
+                let _ = handle.join();
+            }
             let spawned = builder.spawn(move || {
                 if let Ok(deques) = take_over.recv() {
                     worker::run(registry, index, deques);
@@ -199,6 +208,12 @@ impl Registry {
     /// Does a worker retire after user code panicked on it?
     pub(crate) fn replaces_on_panic(&self) -> bool {
         self.thread_config.replace_on_panic
+    }
+
+    /// OS thread handles kept (not yet joined).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn thread_handles(&self) -> usize {
+        self.threads.lock().len()
     }
 
     /// How many worker threads were started to replace one that died.

@@ -748,6 +748,26 @@ mod tests {
     }
 
     #[test]
+    fn replaced_threads_do_not_pile_up() {
+        let pool = PoolBuilder::new().num_threads(1).build().unwrap();
+        let registry = pool.registry().clone();
+        for round in 1..=40 {
+            registry.inject(exploding_job(), NORMAL);
+            wait_for_replacements(&registry, round);
+            assert_eq!(join_within(pool.spawn(move || round)), round);
+        }
+        // Each replacement joins the threads that have ended before it; what remains is the
+        // current worker and the few retired ones that may still be finishing (without the
+        // pruning, all 41 would be kept).
+        assert!(
+            registry.thread_handles() <= 5,
+            "{} thread handles kept after 40 replacements",
+            registry.thread_handles()
+        );
+        pool.shutdown();
+    }
+
+    #[test]
     fn a_dying_worker_of_a_busy_pool_loses_nothing() {
         let pool = PoolBuilder::new().num_threads(2).build().unwrap();
         let registry = pool.registry().clone();
