@@ -1,0 +1,635 @@
+//! Panic-isolation benchmark: batch throughput with 1% of the tasks panicking against 0%,
+//! measured in the same run. Target (issue 5): 1% / 0% >= 0.95.
+//!
+//! Every pool under test runs exactly **2 worker threads**; all tasks are submitted from the
+//! main thread, which belongs to no pool. Two pools are compared side by side:
+//!
+//! - `replace`: `replace_worker_on_panic(true)`, the default: after a task panics, its worker
+//!   retires and a fresh OS thread takes over the slot and the queued work;
+//! - `keep`: `replace_worker_on_panic(false)`: the worker carries on after the panic.
+//!
+//! A *batch* spawns `n` tasks from the main thread and joins every handle. In a 1% batch every
+//! 100th task (index 99, 199, ...) does its work and then panics; its `join` must return an
+//! error with `is_panic()`, every other one `Ok` (checked on every batch). In a 0% batch the
+//! same tasks do the same work and none panics. Three task sizes:
+//!
+//! - `tiny`: a few arithmetic operations (`common::tiny_work`);
+//! - `1us` and `20us`: a busy loop of a fixed number of iterations, calibrated at start-up on
+//!   the main thread to take about 1 µs and 20 µs (printed), so that both rates do exactly the
+//!   same work.
+//!
+//! Run with `cargo bench --bench panics` (about a minute and a half on 2 cores).
+//! `cargo bench --bench panics -- --test` runs the criterion benchmarks once and shrinks the
+//! custom pass, so it finishes in seconds once built; `STEALPOOL_BENCH_QUICK=1` shrinks the
+//! custom pass and criterion's measurement windows.
+//!
+//! # Parts
+//!
+//! 1. criterion group `panics_tiny_10k`: a batch of 10 000 tiny tasks, at 0% and 1%, on each
+//!    pool (fresh pools, shut down after the group).
+//! 2. The custom pass, on two fresh pools: after one untimed warm-up round, every round runs,
+//!    for each task size and each pool, one 0% batch and one 1% batch back to back (the order
+//!    of the rates and of the pools alternating from round to round), so that a passing
+//!    disturbance on the (shared) machine is spread over all of them. Reported per
+//!    configuration: the median throughput (tasks/s) of each rate, their ratio 1% / 0%, the
+//!    median of the per-round paired ratios (a check on noise), the extra wall time per
+//!    panicking task, and the worker threads started per batch.
+//! 3. A Markdown table of part 2 with the target line, and the thread counts.
+//!
+//! Each replaced worker leaves an exited, not yet joined thread behind until its pool shuts
+//! down (see [`Subject`]), so a pool that has started [`RECYCLE_AFTER`] threads is shut down
+//! and rebuilt between timed batches, outside the timing.
+//!
+//! The expected panics are silenced by a panic hook that drops panics whose message starts
+//! with [`PANIC_PREFIX`] (and counts them); any other panic goes to the previous hook, so it
+//! stays visible. Worker threads are counted by the `thread_name` function, which the pool
+//! calls for every thread it starts, replacements included.
+
+use std::env;
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::panic;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, SamplingMode, Throughput};
+use stealpool::WorkerPool;
+
+mod common;
+use common::{fmt_ms, is_quick, median, nproc, tiny_work, verdict};
+
+/// Worker threads in every pool under test.
+const THREADS: usize = 2;
+/// One task in this many panics in a 1% batch (the last of every group of 100).
+const PANIC_EVERY: usize = 100;
+/// The start of every planned panic's message; the panic hook silences exactly these.
+const PANIC_PREFIX: &str = "stealpool-bench: planned panic";
+/// The issue's target for throughput at 1% panicking over throughput at 0%.
+const TARGET: f64 = 0.95;
+/// Tasks per batch in the criterion group.
+const CRITERION_BATCH: usize = 10_000;
+/// A pool is replaced (between timed batches) once it has started this many threads; see
+/// [`Subject`].
+const RECYCLE_AFTER: usize = 5_000;
+
+/// Planned panics silenced by the hook so far.
+static SILENCED: AtomicUsize = AtomicUsize::new(0);
+
+/// Installs a panic hook that drops (and counts) the planned panics and hands every other
+/// panic to the hook that was there before, so that it is still reported.
+fn install_quiet_hook() {
+    let previous = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+        if message.is_some_and(|m| m.starts_with(PANIC_PREFIX)) {
+            SILENCED.fetch_add(1, Ordering::Relaxed);
+        } else {
+            previous(info);
+        }
+    }));
+}
+
+// ---------------------------------------------------------------------------
+// The work.
+// ---------------------------------------------------------------------------
+
+/// Task sizes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Size {
+    Tiny,
+    OneMicro,
+    TwentyMicros,
+}
+
+impl Size {
+    const ALL: [Size; 3] = [Size::Tiny, Size::OneMicro, Size::TwentyMicros];
+
+    fn label(self) -> &'static str {
+        match self {
+            Size::Tiny => "tiny",
+            Size::OneMicro => "~1 µs",
+            Size::TwentyMicros => "~20 µs",
+        }
+    }
+
+    /// The busy work's target duration; `None` for the tiny task.
+    fn target_ns(self) -> Option<f64> {
+        match self {
+            Size::Tiny => None,
+            Size::OneMicro => Some(1_000.0),
+            Size::TwentyMicros => Some(20_000.0),
+        }
+    }
+}
+
+/// A fixed amount of busy work: `iters` dependent multiply-rotate steps that the optimiser
+/// can neither fold nor vectorise.
+fn busy(iters: u64, seed: u64) -> u64 {
+    let mut x = seed | 1;
+    for _ in 0..iters {
+        x = black_box(x.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17) ^ 0xA5A5);
+    }
+    x
+}
+
+/// What one task computes: `iters == 0` is the tiny task.
+fn task_work(iters: u64, i: usize) -> u64 {
+    if iters == 0 {
+        tiny_work(i)
+    } else {
+        busy(iters, i as u64)
+    }
+}
+
+/// Loop iterations per task size, calibrated on this machine.
+#[derive(Clone, Copy)]
+struct Work {
+    iters: [u64; 3],
+    /// Measured cost of one loop iteration, in nanoseconds.
+    ns_per_iter: f64,
+}
+
+impl Work {
+    /// Times the busy loop on the calling thread (median of 9 runs of 200 000 iterations)
+    /// and derives the iteration counts for the sizes that have a target duration.
+    fn calibrate() -> Work {
+        const ITERS: u64 = 200_000;
+        black_box(busy(ITERS, 7)); // warm-up
+        let mut per_iter: Vec<f64> = (0..9)
+            .map(|run| {
+                let start = Instant::now();
+                black_box(busy(ITERS, run));
+                start.elapsed().as_nanos() as f64 / ITERS as f64
+            })
+            .collect();
+        let ns_per_iter = median(&mut per_iter).max(0.01);
+        let iters = Size::ALL.map(|size| {
+            size.target_ns()
+                .map_or(0, |ns| ((ns / ns_per_iter).round() as u64).max(1))
+        });
+        Work { iters, ns_per_iter }
+    }
+
+    fn iters(&self, size: Size) -> u64 {
+        self.iters[size as usize]
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The pools.
+// ---------------------------------------------------------------------------
+
+/// The two behaviours after a panic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Replace,
+    Keep,
+}
+
+impl Mode {
+    const ALL: [Mode; 2] = [Mode::Replace, Mode::Keep];
+
+    fn replaces(self) -> bool {
+        self == Mode::Replace
+    }
+
+    /// Short id (criterion ids, thread names).
+    fn id(self) -> &'static str {
+        match self {
+            Mode::Replace => "replace",
+            Mode::Keep => "keep",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Mode::Replace => "replaced (`replace_worker_on_panic(true)`, default)",
+            Mode::Keep => "kept (`replace_worker_on_panic(false)`)",
+        }
+    }
+}
+
+/// A pool under test, with a count of the worker threads it has started.
+///
+/// The pool keeps the handle of every worker thread it started until it is shut down, so each
+/// replaced worker leaves an exited but unjoined thread behind, whose stack stays mapped (two
+/// memory mappings each). Past about 32 000 of them, `vm.max_map_count` (65 530 by default)
+/// stops new threads from starting, the pool loses the worker slot, and a one-thread pool
+/// hangs. So [`Subject::recycle`] replaces the whole pool, between timed batches, once it has
+/// started [`RECYCLE_AFTER`] threads.
+struct Subject {
+    mode: Mode,
+    pool: WorkerPool,
+    /// Worker threads started by this subject's pools, all of them (the name function counts).
+    started: Arc<AtomicUsize>,
+    /// `started` when the current pool was built.
+    started_at_build: usize,
+    /// Pools built after the first one.
+    rebuilds: usize,
+}
+
+impl Subject {
+    fn new(mode: Mode) -> Subject {
+        let started = Arc::new(AtomicUsize::new(0));
+        let pool = Subject::build(mode, &started);
+        Subject {
+            mode,
+            pool,
+            started,
+            started_at_build: 0,
+            rebuilds: 0,
+        }
+    }
+
+    fn build(mode: Mode, started: &Arc<AtomicUsize>) -> WorkerPool {
+        let counter = Arc::clone(started);
+        let prefix = mode.id();
+        WorkerPool::builder()
+            .num_threads(THREADS)
+            .replace_worker_on_panic(mode.replaces())
+            .thread_name(move |i| {
+                counter.fetch_add(1, Ordering::Relaxed);
+                format!("{prefix}-{i}")
+            })
+            .build()
+            .unwrap_or_else(|err| panic!("failed to build the {prefix} pool: {err}"))
+    }
+
+    /// Worker threads started so far: the initial ones and every replacement.
+    fn threads_started(&self) -> usize {
+        self.started.load(Ordering::Relaxed)
+    }
+
+    /// Shuts the pool down (joining its exited threads) and builds a fresh one, if the pool
+    /// has started [`RECYCLE_AFTER`] threads or more. Call between timed batches only.
+    fn recycle(&mut self) {
+        if self.threads_started() - self.started_at_build < RECYCLE_AFTER {
+            return;
+        }
+        self.pool.shutdown();
+        self.started_at_build = self.threads_started();
+        self.pool = Subject::build(self.mode, &self.started);
+        self.rebuilds += 1;
+    }
+
+    /// Spawns `n` tasks of `iters` busy-loop iterations each (every 100th panicking after its
+    /// work when `panicking`), joins them all, and checks every outcome.
+    fn batch(&self, n: usize, iters: u64, panicking: bool) {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let panics = panicking && i % PANIC_EVERY == PANIC_EVERY - 1;
+                self.pool.spawn(move || {
+                    let value = task_work(iters, i);
+                    if panics {
+                        panic!("{PANIC_PREFIX} (task {i})");
+                    }
+                    value
+                })
+            })
+            .collect();
+        let mut sum = 0u64;
+        let mut panicked = 0;
+        for handle in handles {
+            match handle.join() {
+                Ok(value) => sum = sum.wrapping_add(value),
+                Err(err) if err.is_panic() => panicked += 1,
+                Err(err) => panic!("a task failed without panicking: {err}"),
+            }
+        }
+        black_box(sum);
+        let expected = if panicking { n / PANIC_EVERY } else { 0 };
+        assert_eq!(panicked, expected, "wrong number of panicked tasks");
+    }
+
+    fn shutdown(self) {
+        self.pool.shutdown();
+    }
+}
+
+/// Memory mappings and live threads of this process (`/proc/self`), or `None` off Linux. A
+/// worker thread that has exited but was not joined yet keeps its stack mapped.
+fn process_footprint() -> Option<(usize, usize)> {
+    let maps = std::fs::read_to_string("/proc/self/maps")
+        .ok()?
+        .lines()
+        .count();
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let threads = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    Some((maps, threads))
+}
+
+fn footprint_line() -> String {
+    process_footprint().map_or_else(
+        || "process footprint: n/a".to_owned(),
+        |(maps, threads)| {
+            format!("process footprint: {maps} memory mappings, {threads} live threads")
+        },
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Part 1: criterion group.
+// ---------------------------------------------------------------------------
+
+fn bench_criterion(c: &mut Criterion, quick: bool) {
+    let mut subjects: Vec<Subject> = Mode::ALL.into_iter().map(Subject::new).collect();
+    let mut group = c.benchmark_group("panics_tiny_10k");
+    group
+        .throughput(Throughput::Elements(CRITERION_BATCH as u64))
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10);
+    if quick {
+        group
+            .warm_up_time(Duration::from_millis(100))
+            .measurement_time(Duration::from_millis(300));
+    } else {
+        group
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3));
+    }
+    for subject in &mut subjects {
+        for (rate, panicking) in [("0pct", false), ("1pct", true)] {
+            let id = format!("{}/{rate}", subject.mode.id());
+            // `iter_custom`, so that replacing a pool (see `Subject`) stays outside the timing.
+            group.bench_function(id, |b| {
+                b.iter_custom(|iters| {
+                    let mut timed = Duration::ZERO;
+                    for _ in 0..iters {
+                        subject.recycle();
+                        let start = Instant::now();
+                        subject.batch(CRITERION_BATCH, 0, panicking);
+                        timed += start.elapsed();
+                    }
+                    timed
+                });
+            });
+        }
+    }
+    group.finish();
+    for subject in subjects {
+        println!(
+            "criterion, `{}`: {} worker threads started, {} pool rebuilds",
+            subject.mode.id(),
+            subject.threads_started(),
+            subject.rebuilds
+        );
+        subject.shutdown();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Part 2: the custom pass.
+// ---------------------------------------------------------------------------
+
+struct PassConfig {
+    quick: bool,
+    rounds: usize,
+    /// Tasks per batch, per size (in [`Size::ALL`] order).
+    tasks: [usize; 3],
+}
+
+impl PassConfig {
+    fn new(quick: bool) -> Self {
+        if quick {
+            PassConfig {
+                quick,
+                rounds: 3,
+                tasks: [5_000, 5_000, 1_000],
+            }
+        } else {
+            PassConfig {
+                quick,
+                rounds: 25,
+                tasks: [100_000, 100_000, 10_000],
+            }
+        }
+    }
+
+    fn tasks(&self, size: Size) -> usize {
+        self.tasks[size as usize]
+    }
+}
+
+/// Samples of one (pool, size) configuration; index 0 is the 0% rate, 1 the 1% rate.
+#[derive(Default, Clone)]
+struct Cell {
+    tasks_per_sec: [Vec<f64>; 2],
+    /// Worker threads started during each batch.
+    started: [Vec<f64>; 2],
+    /// Per round: 1% throughput / 0% throughput.
+    paired: Vec<f64>,
+}
+
+impl Cell {
+    fn median_tps(&self, rate: usize) -> f64 {
+        median(&mut self.tasks_per_sec[rate].clone())
+    }
+
+    fn median_started(&self, rate: usize) -> f64 {
+        median(&mut self.started[rate].clone())
+    }
+
+    fn ratio(&self) -> f64 {
+        self.median_tps(1) / self.median_tps(0)
+    }
+
+    fn paired_median(&self) -> f64 {
+        median(&mut self.paired.clone())
+    }
+}
+
+struct PassResults {
+    /// `cells[mode][size]`.
+    cells: Vec<Vec<Cell>>,
+    /// Worker threads started by each pool over the whole pass, warm-up included.
+    threads_started: Vec<usize>,
+    /// Pool rebuilds per mode (see [`Subject::recycle`]).
+    rebuilds: Vec<usize>,
+}
+
+/// Times one batch; returns (tasks/s, worker threads started meanwhile).
+fn timed_batch(subject: &Subject, n: usize, iters: u64, panicking: bool) -> (f64, f64) {
+    let before = subject.threads_started();
+    let start = Instant::now();
+    subject.batch(n, iters, panicking);
+    let secs = start.elapsed().as_secs_f64();
+    let started = subject.threads_started() - before;
+    (n as f64 / secs, started as f64)
+}
+
+fn run_pass(cfg: &PassConfig, work: &Work) -> PassResults {
+    let mut subjects: Vec<Subject> = Mode::ALL.into_iter().map(Subject::new).collect();
+    let mut cells = vec![vec![Cell::default(); Size::ALL.len()]; Mode::ALL.len()];
+
+    // Warm-up: every configuration once, untimed.
+    for size in Size::ALL {
+        for subject in &subjects {
+            for panicking in [false, true] {
+                subject.batch(cfg.tasks(size), work.iters(size), panicking);
+            }
+        }
+    }
+
+    for round in 0..cfg.rounds {
+        // Alternate which rate runs first, and which pool, from round to round.
+        let rates: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        let modes: [usize; 2] = if (round / 2) % 2 == 0 { [0, 1] } else { [1, 0] };
+        for size in Size::ALL {
+            for &m in &modes {
+                let subject = &mut subjects[m];
+                subject.recycle();
+                let cell = &mut cells[m][size as usize];
+                let mut tps = [0.0; 2];
+                for &rate in &rates {
+                    let (t, started) =
+                        timed_batch(subject, cfg.tasks(size), work.iters(size), rate == 1);
+                    tps[rate] = t;
+                    cell.tasks_per_sec[rate].push(t);
+                    cell.started[rate].push(started);
+                }
+                cell.paired.push(tps[1] / tps[0]);
+            }
+        }
+    }
+
+    let threads_started = subjects.iter().map(Subject::threads_started).collect();
+    let rebuilds = subjects.iter().map(|s| s.rebuilds).collect();
+    println!("after the pass, before shutdown: {}", footprint_line());
+    for subject in subjects {
+        subject.shutdown();
+    }
+    PassResults {
+        cells,
+        threads_started,
+        rebuilds,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Part 3: the table.
+// ---------------------------------------------------------------------------
+
+/// Tasks per second with three significant digits, in k or M.
+fn fmt_rate(tps: f64) -> String {
+    if tps >= 1e6 {
+        format!("{:.2}M", tps / 1e6)
+    } else {
+        format!("{:.1}k", tps / 1e3)
+    }
+}
+
+fn print_table(results: &PassResults, cfg: &PassConfig, work: &Work, nproc: &str) {
+    println!(
+        "\n## Batch throughput, 1% of tasks panicking vs. 0% ({THREADS} worker threads per pool; nproc = {nproc})\n"
+    );
+    println!(
+        "A batch: spawn n tasks from the main thread, join them all. At 1%, every {PANIC_EVERY}th task panics after its work. Busy loop calibrated at {:.3} ns/iteration: ~1 µs = {} iterations, ~20 µs = {} iterations. Medians of {} rounds (0% and 1% batches back to back, order alternating). Extra per panic = (1% batch time - 0% batch time) / panics, wall time with {THREADS} workers; allowed = what the target leaves: 100 x (1/{TARGET} - 1) = {:.2} tasks' worth of the 0% time per task.",
+        work.ns_per_iter,
+        work.iters(Size::OneMicro),
+        work.iters(Size::TwentyMicros),
+        cfg.rounds,
+        PANIC_EVERY as f64 * (1.0 / TARGET - 1.0),
+    );
+    if cfg.quick {
+        println!("QUICK MODE: small batches and few rounds, figures not meaningful.");
+    }
+    println!();
+    println!(
+        "| worker after a panic | task size | tasks per batch | 0%: tasks/s | 1%: tasks/s | 1% / 0% (medians) | 1% / 0% (median of paired rounds) | extra per panic (µs) | allowed for {TARGET} (µs) | threads started per 1% batch | target >= {TARGET} |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    let mut targets = String::new();
+    for (mode, row) in Mode::ALL.iter().zip(&results.cells) {
+        for (size, cell) in Size::ALL.iter().zip(row) {
+            let n = cfg.tasks(*size) as f64;
+            let (tps0, tps1) = (cell.median_tps(0), cell.median_tps(1));
+            let panics = n / PANIC_EVERY as f64;
+            let extra_us = (n / tps1 - n / tps0) / panics * 1e6;
+            let allowed_us = PANIC_EVERY as f64 * (1.0 / TARGET - 1.0) / tps0 * 1e6;
+            let ratio = cell.ratio();
+            let met = verdict(ratio >= TARGET);
+            println!(
+                "| {} | {} | {} | {} | {} | {ratio:.3} | {:.3} | {} | {} | {} | {met} |",
+                mode.label(),
+                size.label(),
+                cfg.tasks(*size),
+                fmt_rate(tps0),
+                fmt_rate(tps1),
+                cell.paired_median(),
+                fmt_ms(extra_us),
+                fmt_ms(allowed_us),
+                cell.median_started(1),
+            );
+            let _ = writeln!(
+                targets,
+                "- {}, {}: 1% / 0% = {ratio:.3} >= {TARGET}: {met}",
+                mode.id(),
+                size.label()
+            );
+        }
+    }
+    println!("\n### Target (1% / 0% >= {TARGET}), on this run\n");
+    print!("{targets}");
+
+    println!();
+    for ((mode, started), rebuilds) in Mode::ALL
+        .iter()
+        .zip(&results.threads_started)
+        .zip(&results.rebuilds)
+    {
+        let zero: f64 = results.cells[*mode as usize]
+            .iter()
+            .map(|c| c.started[0].iter().sum::<f64>())
+            .sum();
+        println!(
+            "- `{}`: {started} worker threads started over the pass (warm-up included; {THREADS} per pool at build), {zero} of them during timed 0% batches; pool rebuilt {rebuilds} times (every {RECYCLE_AFTER} threads, untimed)",
+            mode.id()
+        );
+    }
+    println!(
+        "- planned panics silenced by the hook (whole run, criterion included): {}",
+        SILENCED.load(Ordering::Relaxed)
+    );
+}
+
+fn main() {
+    let args: Vec<String> = env::args().collect();
+    let quick = is_quick(&args);
+    let list_only = args.iter().any(|a| a == "--list");
+
+    install_quiet_hook();
+
+    let mut criterion = Criterion::default().configure_from_args();
+    bench_criterion(&mut criterion, quick);
+
+    if !list_only {
+        let started = Instant::now();
+        let work = Work::calibrate();
+        println!(
+            "\ncalibration: {:.3} ns per busy-loop iteration; ~1 µs = {} iterations, ~20 µs = {} iterations",
+            work.ns_per_iter,
+            work.iters(Size::OneMicro),
+            work.iters(Size::TwentyMicros)
+        );
+        println!("before the pass: {}", footprint_line());
+        let cfg = PassConfig::new(quick);
+        let results = run_pass(&cfg, &work);
+        print_table(&results, &cfg, &work, &nproc());
+        println!(
+            "\n(custom pass took {:.1} s)",
+            started.elapsed().as_secs_f64()
+        );
+    }
+
+    criterion.final_summary();
+}
