@@ -100,10 +100,11 @@ impl State {
     pub(super) fn claim_for_run(&self) -> bool {
         let mut cur = self.0.load(Ordering::Acquire);
         loop {
-            debug_assert!(cur & (RUNNING | COMPLETE) == 0, "{:?}", Snapshot(cur));
+            // A task its handle cancelled is COMPLETE already when a worker pops its entry.
             if cur & CANCELLED != 0 {
                 return false;
             }
+            debug_assert!(cur & (RUNNING | COMPLETE) == 0, "{:?}", Snapshot(cur));
             match self.0.compare_exchange_weak(
                 cur,
                 cur | RUNNING,

@@ -261,3 +261,21 @@ pub fn on_thread_named(prefix: &str) -> bool {
         .name()
         .is_some_and(|name| name.starts_with(prefix))
 }
+
+/// A [`watchdog`] with the default limit whose abort message also prints `note` (say, the
+/// seed and settings that replay the run): an abort throws away the captured test output,
+/// so this is the only way such a note reaches the log when the pool hangs.
+pub fn guard_noting(test: &'static str, note: String) -> Watchdog {
+    let (tx, rx) = mpsc::channel::<()>();
+    thread::spawn(move || {
+        if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(WATCHDOG_LIMIT) {
+            let _ = writeln!(
+                std::io::stderr(),
+                "WATCHDOG: test `{test}` did not finish within {WATCHDOG_LIMIT:?}: the pool hung \
+                 (lost wake-up or deadlock). {note}. Aborting the test process."
+            );
+            std::process::abort();
+        }
+    });
+    Watchdog { _alive: tx }
+}
