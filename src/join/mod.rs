@@ -45,6 +45,7 @@
 //! the one re-raised. This matches `rayon::join`.
 
 use std::any::Any;
+use std::mem;
 use std::panic;
 
 use crate::job::{StackJob, StackOutcome};
@@ -97,6 +98,11 @@ impl WorkerThread {
         F: FnOnce() -> RB + Send,
         RB: Send,
     {
+        // Until `b` is back or done, a thief may hold a pointer into this stack frame: an
+        // unwind from here would free it under the thief. Jobs catch their own panics, so
+        // only a bug in the scheduler could unwind here; the guard makes that a clean abort
+        // instead of a use-after-free.
+        let guard = AbortOnUnwind;
         while !job_b.is_done() {
             // Running what lies above `b` on the deque is a task boundary like any other: if
             // a higher lane has work, the usual pick (in `wait_until`) goes first.
@@ -105,6 +111,8 @@ impl WorkerThread {
             }
             match self.pop_local() {
                 Some(job) if job.same_job(job_ref) => {
+                    // Taken back: nobody else can reach `b` now, and its panic may unwind.
+                    mem::forget(guard);
                     // SAFETY: popping it from our own deque took it back: nobody else can
                     // execute it any more.
                     return run_b(result_a, || unsafe { job_b.run_inline() });
@@ -114,11 +122,28 @@ impl WorkerThread {
                 None => break,
             }
         }
-        match job_b.wait() {
+        let outcome = job_b.wait();
+        mem::forget(guard);
+        match outcome {
             StackOutcome::Ok(rb) => Ok(rb),
             StackOutcome::Panic(payload) => Err(payload),
             // Jobs on a worker's deque are not aborted, but if it happens, run it here.
             StackOutcome::Aborted(func) => run_b(result_a, func),
+        }
+    }
+}
+
+/// Aborts the process if dropped while the thread unwinds (see `wait_for_shared`).
+struct AbortOnUnwind;
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "stealpool: a panic unwound out of a join while its frame was shared \
+                 (a bug in stealpool); aborting rather than freeing memory a thief may use"
+            );
+            std::process::abort();
         }
     }
 }
