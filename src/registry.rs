@@ -118,6 +118,15 @@ impl Registry {
         self.stealers.len()
     }
 
+    /// A thread builder with the pool's settings (name, stack size).
+    fn thread_builder(&self, name: String) -> thread::Builder {
+        let builder = thread::Builder::new().name(name);
+        match self.thread_config.stack_size {
+            Some(bytes) => builder.stack_size(bytes),
+            None => builder,
+        }
+    }
+
     /// Starts the OS thread of worker `index`, which takes over `deques`. The handle is
     /// recorded before the thread can finish (the lock is held across the spawn), so that
     /// `wait_for_exit` never misses a thread.
@@ -127,10 +136,7 @@ impl Registry {
         deques: [Worker<JobRef>; LANES],
         name: String,
     ) -> io::Result<()> {
-        let mut builder = thread::Builder::new().name(name);
-        if let Some(bytes) = this.thread_config.stack_size {
-            builder = builder.stack_size(bytes);
-        }
+        let builder = this.thread_builder(name);
         let registry = this.clone();
         let mut threads = this.threads.lock();
         let handle = builder.spawn(move || worker::run(registry, index, deques))?;
@@ -153,10 +159,7 @@ impl Registry {
                 .unwrap_or_else(|_| format!("stealpool-{index}")),
             None => format!("stealpool-{index}"),
         };
-        let mut builder = thread::Builder::new().name(name);
-        if let Some(bytes) = this.thread_config.stack_size {
-            builder = builder.stack_size(bytes);
-        }
+        let builder = this.thread_builder(name);
         // The deques follow through a channel, so that they are still here if the thread
         // cannot be started.
         let (hand_over, take_over) = std::sync::mpsc::channel::<[Worker<JobRef>; LANES]>();

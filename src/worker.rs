@@ -257,17 +257,19 @@ impl WorkerThread {
         found
     }
 
+    /// Is Normal work queued in this worker's own deque or the injector? (Normal is not
+    /// counted; these two are cheap to look at and enough for the lane rules.)
+    fn normal_work_nearby(&self) -> bool {
+        !self.deques[NORMAL].is_empty() || !self.registry.injectors[NORMAL].is_empty()
+    }
+
     /// Is work queued in a lane above `lane`? High is counted; Normal (above Low) is judged
     /// from this worker's own deque and the injector.
     pub(crate) fn higher_lane_waits(&self, lane: usize) -> bool {
         match lane {
             HIGH => false,
             NORMAL => self.registry.lane_hint(HIGH),
-            _ => {
-                self.registry.lane_hint(HIGH)
-                    || !self.deques[NORMAL].is_empty()
-                    || !self.registry.injectors[NORMAL].is_empty()
-            }
+            _ => self.registry.lane_hint(HIGH) || self.normal_work_nearby(),
         }
     }
 
@@ -277,11 +279,7 @@ impl WorkerThread {
     /// it or the injector.
     fn lower_lane_waits(&self, lane: usize) -> bool {
         match lane {
-            HIGH => {
-                self.registry.lane_hint(LOW)
-                    || !self.deques[NORMAL].is_empty()
-                    || !self.registry.injectors[NORMAL].is_empty()
-            }
+            HIGH => self.registry.lane_hint(LOW) || self.normal_work_nearby(),
             NORMAL => self.registry.lane_hint(LOW),
             _ => false,
         }
@@ -334,20 +332,8 @@ impl WorkerThread {
     fn oldest_in_lane(&self, lane: usize) -> Option<JobRef> {
         let injector_first = self.fair_injector_first.get();
         self.fair_injector_first.set(!injector_first);
-        let from_injector = || loop {
-            match self.registry.injectors[lane].steal() {
-                Steal::Success(job) => return Some(job),
-                Steal::Empty => return None,
-                Steal::Retry => {}
-            }
-        };
-        let from_own = || loop {
-            match self.registry.stealers[self.index][lane].steal() {
-                Steal::Success(job) => return Some(job),
-                Steal::Empty => return None,
-                Steal::Retry => {}
-            }
-        };
+        let from_injector = || steal_retrying(|| self.registry.injectors[lane].steal());
+        let from_own = || steal_retrying(|| self.registry.stealers[self.index][lane].steal());
         let found = if injector_first {
             from_injector().or_else(from_own)
         } else {
@@ -365,19 +351,14 @@ impl WorkerThread {
             return Some(job);
         }
         let injector = &self.registry.injectors[lane];
-        loop {
-            let stolen = if lane == NORMAL {
+        steal_retrying(|| {
+            if lane == NORMAL {
                 injector.steal_batch_and_pop(&self.deques[lane])
             } else {
                 injector.steal()
-            };
-            match stolen {
-                Steal::Success(job) => return Some(job),
-                Steal::Empty => break,
-                Steal::Retry => {}
             }
-        }
-        self.steal(lane)
+        })
+        .or_else(|| self.steal(lane))
     }
 
     fn steal(&self, lane: usize) -> Option<JobRef> {
@@ -614,6 +595,18 @@ enum LoopEnd {
     Terminate,
     /// User code panicked on this thread; a fresh thread takes over.
     Retire,
+}
+
+/// Runs `steal` until it gives a definite answer (crossbeam's `Retry` means a race with
+/// another thread, not emptiness).
+fn steal_retrying(steal: impl Fn() -> Steal<JobRef>) -> Option<JobRef> {
+    loop {
+        match steal() {
+            Steal::Success(job) => return Some(job),
+            Steal::Empty => return None,
+            Steal::Retry => {}
+        }
+    }
 }
 
 /// The lane of the task running on this thread: what it spawns, joins or scopes goes there.

@@ -79,10 +79,7 @@ impl WorkerThread {
         } else {
             self.wait_for_shared(&job_b, job_ref, &result_a)
         };
-        match (result_a, result_b) {
-            (Ok(ra), Ok(rb)) => (ra, rb),
-            (Err(payload), _) | (Ok(_), Err(payload)) => panic::resume_unwind(payload),
-        }
+        both(result_a, result_b)
     }
 
     /// The slow path: `job_b` was shared. Takes it back from the deque if it is still there,
@@ -168,6 +165,11 @@ where
 {
     let result_a = crate::unwind::catch_user(a);
     let result_b = run_b(&result_a, b);
+    both(result_a, result_b)
+}
+
+/// Both results, or the panic to re-raise: `a`'s when both panicked.
+fn both<RA, RB>(result_a: Result<RA, Payload>, result_b: Result<RB, Payload>) -> (RA, RB) {
     match (result_a, result_b) {
         (Ok(ra), Ok(rb)) => (ra, rb),
         (Err(payload), _) | (Ok(_), Err(payload)) => panic::resume_unwind(payload),
