@@ -57,6 +57,7 @@ pub struct PoolBuilder {
     max_queued: Option<usize>,
     stall_threshold: Option<std::time::Duration>,
     on_stall: Option<StdArc<crate::stall::StallFn>>,
+    compensate_stalls: Option<usize>,
 }
 
 impl PoolBuilder {
@@ -240,6 +241,48 @@ impl PoolBuilder {
         self
     }
 
+    /// While workers are stalled (see [`stall_threshold`](Self::stall_threshold), which this
+    /// needs), starts up to `max_extra` temporary workers so that queued work keeps moving.
+    ///
+    /// At each look, the stall watcher counts the tasks running longer than the threshold;
+    /// while there are fewer temporary workers than that count (and than `max_extra`) and
+    /// work is queued, it starts one. A temporary worker takes work like any other (the
+    /// queues, the other workers' deques) and may have its own deque stolen from. It leaves
+    /// when the watcher has seen a stuck task end (it finishes the task it is running first),
+    /// or when it finds no work; the watcher starts another if the need comes back. Its
+    /// [`current_thread_index`](crate::current_thread_index) is from `num_threads` up to
+    /// `num_threads + max_extra - 1`, and the [`thread_name`](Self::thread_name) function is
+    /// asked for its name with that index. A pool never has more than `num_threads +
+    /// max_extra` workers, and [`num_threads`](crate::WorkerPool::num_threads) stays the
+    /// width without them.
+    ///
+    /// Without this setting (or with 0), a stall is reported and counted, and nothing else.
+    /// Setting it without a threshold is a [`BuildError`] naming `compensate_stalls`.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    ///
+    /// let pool = stealpool::WorkerPool::builder()
+    ///     .num_threads(1)
+    ///     .stall_threshold(Duration::from_millis(10))
+    ///     .compensate_stalls(1)
+    ///     .build()?;
+    /// let (release, gate) = mpsc::channel::<()>();
+    /// // The only worker gets stuck...
+    /// let stuck = pool.spawn(move || gate.recv().unwrap());
+    /// // ...but queued work still runs, on a temporary worker (index 1).
+    /// let index = pool.spawn(|| stealpool::current_thread_index()).join().unwrap();
+    /// assert_eq!(index, Some(1));
+    /// release.send(()).unwrap();
+    /// stuck.join().unwrap();
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn compensate_stalls(mut self, max_extra: usize) -> Self {
+        self.compensate_stalls = Some(max_extra);
+        self
+    }
+
     /// Checks the settings, starts the worker threads and returns the pool.
     ///
     /// ```
@@ -268,7 +311,15 @@ impl PoolBuilder {
                 fairness_interval,
             )));
         }
-        let deques: Vec<[Worker<JobRef>; LANES]> = (0..num_threads)
+        let extra = self.compensate_stalls.unwrap_or(0);
+        if extra > 0 && self.stall_threshold.is_none() {
+            return Err(BuildError::new(ErrorKind::CompensateWithoutThreshold));
+        }
+        if extra > MAX_THREADS - num_threads {
+            return Err(BuildError::new(ErrorKind::TooManyExtra(extra)));
+        }
+        // The temporary workers' slots (and deques) exist from the start, after the workers'.
+        let mut deques: Vec<[Worker<JobRef>; LANES]> = (0..num_threads + extra)
             .map(|_| [Worker::new_lifo(), Worker::new_lifo(), Worker::new_lifo()])
             .collect();
         let stealers = deques
@@ -284,7 +335,13 @@ impl PoolBuilder {
             stall_threshold: self.stall_threshold,
             on_stall: self.on_stall.clone(),
         };
-        let registry = Arc::new(Registry::new(stealers, fairness_interval, threads));
+        let temp_slots = deques.split_off(num_threads);
+        let registry = Arc::new(Registry::new(
+            stealers,
+            temp_slots,
+            fairness_interval,
+            threads,
+        ));
         // Ends the workers started so far, when the build fails at worker `index`; the ones
         // that never started must not be waited for.
         let abandon = |index: usize| {
@@ -331,6 +388,11 @@ impl fmt::Debug for PoolBuilder {
                 "panic_handler",
                 &self.panic_handler.as_ref().map(|_| "<fn>"),
             )
+            .field("replace_worker_on_panic", &self.replace_worker_on_panic)
+            .field("max_queued", &self.max_queued)
+            .field("stall_threshold", &self.stall_threshold)
+            .field("on_stall", &self.on_stall.as_ref().map(|_| "<fn>"))
+            .field("compensate_stalls", &self.compensate_stalls)
             .finish()
     }
 }
@@ -407,6 +469,8 @@ enum ErrorKind {
     StackTooSmall(usize),
     FairnessTooSmall(u32),
     ZeroQueue,
+    CompensateWithoutThreshold,
+    TooManyExtra(usize),
     BadEnv(String),
     Spawn(io::Error),
 }
@@ -417,7 +481,8 @@ impl BuildError {
     }
 
     /// The name of the setting at fault: `"num_threads"`, `"stack_size"`,
-    /// `"fairness_interval"`, `"max_queued"`, `"STEALPOOL_NUM_THREADS"`, or `"thread spawn"`
+    /// `"fairness_interval"`, `"max_queued"`, `"compensate_stalls"`, `"STEALPOOL_NUM_THREADS"`,
+    /// or `"thread spawn"`
     /// when the OS refused a thread.
     pub fn setting(&self) -> &'static str {
         match self.kind {
@@ -425,6 +490,9 @@ impl BuildError {
             ErrorKind::StackTooSmall(_) => "stack_size",
             ErrorKind::FairnessTooSmall(_) => "fairness_interval",
             ErrorKind::ZeroQueue => "max_queued",
+            ErrorKind::CompensateWithoutThreshold | ErrorKind::TooManyExtra(_) => {
+                "compensate_stalls"
+            }
             ErrorKind::BadEnv(_) => NUM_THREADS_ENV,
             ErrorKind::Spawn(_) => "thread spawn",
         }
@@ -452,6 +520,14 @@ impl fmt::Display for BuildError {
             ErrorKind::ZeroQueue => {
                 f.write_str("max_queued: at least 1 task must be allowed to wait (got 0)")
             }
+            ErrorKind::CompensateWithoutThreshold => f.write_str(
+                "compensate_stalls: needs stall_threshold, which decides what a stall is",
+            ),
+            ErrorKind::TooManyExtra(n) => write!(
+                f,
+                "compensate_stalls: num_threads plus the extra workers may be at most \
+                 {MAX_THREADS} (got {n} extra)"
+            ),
             ErrorKind::FairnessTooSmall(n) => write!(
                 f,
                 "fairness_interval: one pick in n with n at least 2 (got {n})"

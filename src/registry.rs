@@ -46,6 +46,24 @@ pub(crate) struct ThreadConfig {
     pub(crate) on_stall: Option<StdArc<crate::stall::StallFn>>,
 }
 
+/// What a newly started thread receives when it takes over a slot.
+struct Handover {
+    registry: Arc<Registry>,
+    deques: [Worker<JobRef>; LANES],
+}
+
+/// What a parked thread becomes when it receives a [`Handover`].
+#[derive(Clone, Copy)]
+enum Role {
+    /// The worker of its slot (a replacement).
+    Worker,
+    /// A temporary worker (stall compensation).
+    Temp,
+}
+
+/// Hands a parked new thread its slot (dropping it lets the thread end unused).
+type ParkedSender = std::sync::mpsc::SyncSender<Handover>;
+
 /// A worker's "share a join frame" flag, on its own cache line.
 pub(crate) type ShareRequest = CachePadded<AtomicBool>;
 
@@ -53,9 +71,13 @@ pub(crate) struct Registry {
     /// Work submitted from outside the pool.
     /// One per lane (see `crate::lane`).
     pub(crate) injectors: [Injector<JobRef>; LANES],
-    /// One per worker, indexed like the workers.
-    /// One per lane.
+    /// One per slot, indexed like the workers (then the temporary workers' slots, if stall
+    /// compensation is on). One per lane.
     pub(crate) stealers: Box<[[Stealer<JobRef>; LANES]]>,
+    /// The number of workers (the slots after them are for temporary workers).
+    width: usize,
+    /// The temporary workers' slots not in use, with their deques (see `start_temp`).
+    temp_slots: Mutex<Vec<(usize, [Worker<JobRef>; LANES])>>,
     /// Jobs queued anywhere (counted before the push, uncounted after being taken), for the
     /// High and Low lanes only. The High count is read at every task boundary, so that a
     /// worker busy with Normal work looks for urgent work only when there is some; it is
@@ -73,6 +95,8 @@ pub(crate) struct Registry {
     all_exited: Condvar,
     /// OS thread handles, taken and joined by the first `shutdown` that waits.
     threads: Mutex<Vec<thread::JoinHandle<()>>>,
+    /// Held by the caller of `wait_for_exit` that joins the threads.
+    joining: Mutex<()>,
     thread_config: ThreadConfig,
     /// Worker threads started to replace one that died.
     workers_replaced: AtomicUsize,
@@ -83,13 +107,26 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
+    /// `stealers` has one entry per slot: the workers' first, then the temporary workers'
+    /// (stall compensation), whose deques are `temp_deques`.
     pub(crate) fn new(
         stealers: Vec<[Stealer<JobRef>; LANES]>,
+        temp_deques: Vec<[Worker<JobRef>; LANES]>,
         fairness_interval: u32,
         thread_config: ThreadConfig,
     ) -> Self {
-        let workers = stealers.len();
+        let slots = stealers.len();
+        let workers = slots - temp_deques.len();
         Registry {
+            width: workers,
+            temp_slots: Mutex::new(
+                temp_deques
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, deques)| (workers + i, deques))
+                    .rev()
+                    .collect(),
+            ),
             injectors: [Injector::new(), Injector::new(), Injector::new()],
             stealers: stealers.into_boxed_slice(),
             lane_queued: [
@@ -98,24 +135,31 @@ impl Registry {
                 CachePadded::new(AtomicUsize::new(0)),
             ],
             fairness_interval,
-            sleep: Sleep::new(workers),
-            share_requests: (0..workers)
+            sleep: Sleep::new(workers, slots - workers),
+            share_requests: (0..slots)
                 .map(|_| Arc::new(CachePadded::new(AtomicBool::new(false))))
                 .collect(),
             live: Mutex::new(workers),
             all_exited: Condvar::new(),
             threads: Mutex::new(Vec::with_capacity(workers)),
+            joining: Mutex::new(()),
             limit: thread_config.max_queued.map(Limit::new),
             stall_watch: thread_config.stall_threshold.map(|threshold| {
-                StallWatch::new(threshold, workers, thread_config.on_stall.clone())
+                StallWatch::new(
+                    threshold,
+                    slots,
+                    slots - workers,
+                    thread_config.on_stall.clone(),
+                )
             }),
             thread_config,
             workers_replaced: AtomicUsize::new(0),
         }
     }
 
+    /// The pool's width: its workers, not counting temporary ones.
     pub(crate) fn num_threads(&self) -> usize {
-        self.stealers.len()
+        self.width
     }
 
     /// A thread builder with the pool's settings (name, stack size).
@@ -136,67 +180,144 @@ impl Registry {
         deques: [Worker<JobRef>; LANES],
         name: String,
     ) -> io::Result<()> {
-        let builder = this.thread_builder(name);
         let registry = this.clone();
-        let mut threads = this.threads.lock();
-        let handle = builder.spawn(move || worker::run(registry, index, deques))?;
-        threads.push(handle);
-        Ok(())
+        this.spawn_thread(this.thread_builder(name), move || {
+            worker::run(registry, index, deques)
+        })
     }
 
     /// Starts a thread to take over the slot and the deques of worker `index`, whose thread
-    /// is dying. If no thread can be started, the deques' jobs move to the injectors, where
-    /// the other workers (or the final drain) find them, and the slot counts as exited.
+    /// is retiring or dying. If no thread can be started, the deques' jobs move to the
+    /// injectors, where the other workers (or the final drain) find them, and the slot counts
+    /// as exited.
+    ///
+    /// (Keeping a parked spare thread per slot, so that a replacement is a wake-up instead of
+    /// a thread start, was measured and was slower on the panic benchmark: every replacement
+    /// still starts one thread, and the hand-off adds a wake-up.)
     pub(crate) fn replace_worker(
         this: &Arc<Registry>,
         index: usize,
         deques: [Worker<JobRef>; LANES],
     ) {
-        let name = match &this.thread_config.name {
-            // The caller's name function ran fine at build time; if it panics now, a plain
-            // name will do.
-            Some(name) => panic::catch_unwind(AssertUnwindSafe(|| name(index)))
-                .unwrap_or_else(|_| format!("stealpool-{index}")),
-            None => format!("stealpool-{index}"),
+        let handover = Handover {
+            registry: this.clone(),
+            deques,
         };
-        let builder = this.thread_builder(name);
-        // The deques follow through a channel, so that they are still here if the thread
-        // cannot be started.
-        let (hand_over, take_over) = std::sync::mpsc::channel::<[Worker<JobRef>; LANES]>();
-        let registry = this.clone();
-        let started = {
-            let mut threads = this.threads.lock();
-            // Join the threads that have already ended (workers replaced earlier), so that a
-            // pool that keeps replacing workers does not keep their handles, and with them
-            // their stacks and memory mappings, until it shuts down.
-            let (ended, running): (Vec<_>, Vec<_>) =
-                threads.drain(..).partition(|handle| handle.is_finished());
-            *threads = running;
-            for handle in ended {
-                let _ = handle.join();
-            }
-            let spawned = builder.spawn(move || {
-                if let Ok(deques) = take_over.recv() {
-                    worker::run(registry, index, deques);
+        let refused = match Self::start_parked(this, index, Role::Worker) {
+            Some(thread) => match thread.send(handover) {
+                Ok(()) => {
+                    this.workers_replaced.fetch_add(1, Ordering::Relaxed);
+                    return;
                 }
-            });
-            spawned.map(|handle| threads.push(handle)).is_ok()
+                // The new thread waits in `recv` until it gets them, so this cannot happen;
+                // if it did, the deques are still here.
+                Err(std::sync::mpsc::SendError(back)) => back,
+            },
+            None => handover,
         };
-        if started {
-            // The new thread waits in `recv` until it gets them, so this cannot fail.
-            let _ = hand_over.send(deques);
-            this.workers_replaced.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
         // No thread: the jobs go where the other workers (or the final drain) find them.
         // They stay counted in their lanes: they are still queued.
-        for (lane, deque) in deques.iter().enumerate() {
+        for (lane, deque) in refused.deques.iter().enumerate() {
             while let Some(job) = deque.pop() {
                 this.injectors[lane].push(job);
             }
         }
+        drop(refused.registry);
         this.sleep.notify_work();
         this.worker_exited();
+    }
+
+    /// Starts a parked thread, named for slot `index`, that becomes that slot's worker (or,
+    /// for `Role::Temp`, a temporary worker) when it receives a [`Handover`], and ends without
+    /// running anything if the sender is dropped first. `None` if no thread can be started.
+    fn start_parked(this: &Arc<Registry>, index: usize, role: Role) -> Option<ParkedSender> {
+        let builder = this.thread_builder(this.thread_name(index));
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Handover>(1);
+        // The deques travel through the channel (not the closure), so that they are still
+        // here if the thread cannot be started.
+        let body = move || {
+            if let Ok(Handover { registry, deques }) = receiver.recv() {
+                match role {
+                    Role::Worker => worker::run(registry, index, deques),
+                    Role::Temp => worker::run_temp(registry, index, deques),
+                }
+            }
+        };
+        this.spawn_thread(builder, body).ok()?;
+        Some(sender)
+    }
+
+    /// Spawns one of the pool's OS threads and records its handle (under the lock, so that
+    /// `wait_for_exit` never misses a thread). The handles of threads that have already ended
+    /// (retired workers, temporary workers) are joined first, so that a pool that keeps
+    /// replacing workers does not keep their stacks and memory mappings until it shuts down.
+    fn spawn_thread(
+        &self,
+        builder: thread::Builder,
+        body: impl FnOnce() + Send + 'static,
+    ) -> io::Result<()> {
+        let mut threads = self.threads.lock();
+        let (ended, running): (Vec<_>, Vec<_>) =
+            threads.drain(..).partition(|handle| handle.is_finished());
+        *threads = running;
+        for handle in ended {
+            let _ = handle.join();
+        }
+        threads.push(builder.spawn(body)?);
+        Ok(())
+    }
+
+    /// The name of the thread for slot `index`: the builder's name function, or a plain name
+    /// (also if that function panics now, having run fine at build time).
+    fn thread_name(&self, index: usize) -> String {
+        match &self.thread_config.name {
+            Some(name) => panic::catch_unwind(AssertUnwindSafe(|| name(index)))
+                .unwrap_or_else(|_| format!("stealpool-{index}")),
+            None => format!("stealpool-{index}"),
+        }
+    }
+
+    /// Starts a temporary worker (stall compensation) in a free temporary slot. False if every
+    /// temporary slot is in use or no thread could be started.
+    pub(crate) fn start_temp(this: &Arc<Registry>) -> bool {
+        let Some((index, deques)) = this.temp_slots.lock().pop() else {
+            return false;
+        };
+        // Counted before it starts, so that the pool cannot end while it is on its way.
+        this.sleep.add_temp();
+        let handover = Handover {
+            registry: this.clone(),
+            deques,
+        };
+        let refused = match Self::start_parked(this, index, Role::Temp) {
+            Some(thread) => match thread.send(handover) {
+                Ok(()) => return true,
+                Err(std::sync::mpsc::SendError(back)) => back,
+            },
+            None => handover,
+        };
+        this.temp_slots.lock().push((index, refused.deques));
+        this.sleep.temp_left(true);
+        false
+    }
+
+    /// Temporary worker `index` has left its loop: whatever is still in its deques moves to
+    /// the injectors, the slot becomes free, and (if it still counted itself) it is uncounted,
+    /// which may end a closed pool.
+    pub(crate) fn temp_exited(&self, index: usize, deques: [Worker<JobRef>; LANES], counted: bool) {
+        let mut moved = false;
+        for (lane, deque) in deques.iter().enumerate() {
+            while let Some(job) = deque.pop() {
+                // Still counted in its lane: it is still queued.
+                self.injectors[lane].push(job);
+                moved = true;
+            }
+        }
+        if moved {
+            self.sleep.notify_work();
+        }
+        self.temp_slots.lock().push((index, deques));
+        self.sleep.temp_left(counted);
     }
 
     /// Hands the panic of a detached task to the builder's handler, or writes one line to
@@ -299,12 +420,8 @@ impl Registry {
             return Ok(());
         }
         let registry = this.clone();
-        let mut threads = this.threads.lock();
-        let handle = thread::Builder::new()
-            .name("stealpool-stall-watch".into())
-            .spawn(move || crate::stall::watch(registry))?;
-        threads.push(handle);
-        Ok(())
+        let builder = thread::Builder::new().name("stealpool-stall-watch".into());
+        this.spawn_thread(builder, move || crate::stall::watch(registry))
     }
 
     /// The bound on waiting tasks, if any.
@@ -539,14 +656,22 @@ impl Registry {
             }
         }
         drop(live);
-        // Join while holding the lock, so that a concurrent caller returns only once the
-        // threads are really gone, not merely out of their loops.
-        let mut threads = self.threads.lock();
-        for handle in threads.drain(..) {
-            // A worker loop never unwinds (tasks' panics are caught), so join cannot fail.
-            let _ = handle.join();
+        // One caller joins at a time, so that a concurrent caller returns only once the
+        // threads are really gone, not merely out of their loops. The handles are taken out
+        // in batches and joined without holding `threads`: the stall watcher, which is joined
+        // here too, may still be starting a temporary worker (which finds the pool ended and
+        // leaves at once); its handle is then in the next batch.
+        let _joining = self.joining.lock();
+        loop {
+            let batch: Vec<_> = self.threads.lock().drain(..).collect();
+            if batch.is_empty() {
+                return true;
+            }
+            for handle in batch {
+                // A worker thread catches everything that unwinds, so join cannot fail.
+                let _ = handle.join();
+            }
         }
-        true
     }
 }
 

@@ -452,15 +452,7 @@ impl WorkerThread {
                         self.stop_searching();
                         searching.set(false);
                     }
-                    match self.registry.stall_watch() {
-                        None => self.execute(job, lane),
-                        Some(watch) => {
-                            watch.task_started(self.index);
-                            self.execute(job, lane);
-                            watch.task_ended(self.index);
-                        }
-                    }
-                    if crate::unwind::take_panicked() && self.registry.replaces_on_panic() {
+                    if self.run_top_level(job, lane) {
                         return LoopEnd::Retire;
                     }
                 }
@@ -615,29 +607,90 @@ pub(crate) fn current_lane() -> usize {
     WorkerThread::current().map_or(NORMAL, WorkerThread::lane)
 }
 
+impl WorkerThread {
+    fn new(registry: Arc<Registry>, index: usize, deques: [Worker<JobRef>; LANES]) -> Self {
+        let waker = Waker::from(StdArc::new(WorkerWaker {
+            registry: registry.clone(),
+            index,
+        }));
+        let share_request = registry.share_request(index);
+        WorkerThread {
+            index,
+            deques,
+            lane: Cell::new(NORMAL),
+            until_fair: Cell::new(registry.fairness_interval - 1),
+            fair_low_first: Cell::new(true),
+            fair_injector_first: Cell::new(true),
+            registry,
+            // Any odd, thread-distinct seed will do.
+            rng: Cell::new(0x9e37_79b9_7f4a_7c15 ^ ((index as u64 + 1) << 1 | 1)),
+            waker,
+            frames: UnsafeCell::new(Vec::with_capacity(64)),
+            share_request,
+            shared: Cell::new(0),
+            searching: Cell::new(false),
+        }
+    }
+
+    /// Runs a top-level task, stamping it for the stall watcher if there is one. True if
+    /// user code panicked on this thread and the pool retires such threads.
+    fn run_top_level(&self, job: JobRef, lane: usize) -> bool {
+        match self.registry.stall_watch() {
+            None => self.execute(job, lane),
+            Some(watch) => {
+                watch.task_started(self.index);
+                self.execute(job, lane);
+                watch.task_ended(self.index);
+            }
+        }
+        crate::unwind::take_panicked() && self.registry.replaces_on_panic()
+    }
+
+    /// A temporary worker's loop (stall compensation): run work while there is some and
+    /// while it is still wanted; never sleep. Returns whether it still counts itself.
+    fn temp_loop(&self) -> bool {
+        let sleep = &self.registry.sleep;
+        loop {
+            let wanted = self.registry.stall_watch().map_or(0, |w| w.temps_wanted());
+            if sleep.retire_temp_above(wanted) {
+                return false;
+            }
+            // Not counted as searching: submitters keep waking sleeping workers as if this
+            // thread were not there.
+            let Some((job, lane)) = self.find_work().or_else(|| self.search()) else {
+                return true;
+            };
+            if self.run_top_level(job, lane) {
+                return true;
+            }
+        }
+    }
+}
+
+/// The body of a temporary worker's thread (see `PoolBuilder::compensate_stalls`) in slot
+/// `index`, with that slot's deques.
+pub(crate) fn run_temp(registry: Arc<Registry>, index: usize, deques: [Worker<JobRef>; LANES]) {
+    let worker = WorkerThread::new(registry, index, deques);
+    CURRENT.with(|c| c.set(&worker));
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| worker.temp_loop()));
+    CURRENT.with(|c| c.set(ptr::null()));
+    let WorkerThread {
+        registry, deques, ..
+    } = worker;
+    let counted = match outcome {
+        Ok(counted) => counted,
+        Err(payload) => {
+            // Something unwound out of the loop (not a task's panic: those are caught).
+            crate::unwind::drop_quietly(payload);
+            true
+        }
+    };
+    registry.temp_exited(index, deques, counted);
+}
+
 /// The body of worker thread `index`.
 pub(crate) fn run(registry: Arc<Registry>, index: usize, deques: [Worker<JobRef>; LANES]) {
-    let waker = Waker::from(StdArc::new(WorkerWaker {
-        registry: registry.clone(),
-        index,
-    }));
-    let share_request = registry.share_request(index);
-    let worker = WorkerThread {
-        index,
-        deques,
-        lane: Cell::new(NORMAL),
-        until_fair: Cell::new(registry.fairness_interval - 1),
-        fair_low_first: Cell::new(true),
-        fair_injector_first: Cell::new(true),
-        registry,
-        // Any odd, thread-distinct seed will do.
-        rng: Cell::new(0x9e37_79b9_7f4a_7c15 ^ ((index as u64 + 1) << 1 | 1)),
-        waker,
-        frames: UnsafeCell::new(Vec::with_capacity(64)),
-        share_request,
-        shared: Cell::new(0),
-        searching: Cell::new(false),
-    };
+    let worker = WorkerThread::new(registry, index, deques);
     CURRENT.with(|c| c.set(&worker));
     // Tasks catch their own panics, so nothing should unwind out of the loop; if something
     // does (a bug, or in future a user hook), the worker is replaced rather than lost: a new

@@ -279,11 +279,12 @@ fn a_worker_retires_after_a_panic_and_its_queued_work_still_runs() {
         }
     }
     assert_eq!(ok, 5);
-    // Every panic retired the thread it happened on, so more than two threads took part, and
-    // the pool is back to exactly two once the retired ones have exited.
+    // Every panic retired the thread it happened on, so more than two threads took part.
+    // Once the retired ones have exited, the pool has its two workers plus at most one
+    // parked spare per slot that was replaced (ready for that slot's next replacement).
     assert!(ids.lock().unwrap().len() > 2, "no worker was replaced");
-    common::wait_for("the pool to be two threads again", || {
-        common::threads_named(PREFIX) == 2
+    common::wait_for("the retired threads to exit", || {
+        common::threads_named(PREFIX) <= 4
     });
     assert_eq!(
         join_within(pool.spawn(|| 7), "after the panics").unwrap(),

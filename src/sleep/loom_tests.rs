@@ -95,7 +95,7 @@ fn submit(sleep: &Sleep, queue: &Queue) {
 #[test]
 fn no_lost_wakeup_with_one_worker() {
     loom::model(|| {
-        let sleep = Arc::new(Sleep::new(1));
+        let sleep = Arc::new(Sleep::new(1, 0));
         let queue = Arc::new(Queue::new());
         let workers = start_workers(&sleep, &queue, 1, 1);
         submit(&sleep, &queue);
@@ -112,7 +112,7 @@ fn no_lost_wakeup_with_two_workers() {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(3);
     builder.check(|| {
-        let sleep = Arc::new(Sleep::new(2));
+        let sleep = Arc::new(Sleep::new(2, 0));
         let queue = Arc::new(Queue::new());
         let workers = start_workers(&sleep, &queue, 2, 1);
         submit(&sleep, &queue);
@@ -127,7 +127,7 @@ fn no_lost_wakeup_with_two_workers() {
 #[test]
 fn close_runs_queued_work_then_terminates() {
     loom::model(|| {
-        let sleep = Arc::new(Sleep::new(1));
+        let sleep = Arc::new(Sleep::new(1, 0));
         let queue = Arc::new(Queue::new());
         let workers = start_workers(&sleep, &queue, 1, usize::MAX);
         submit(&sleep, &queue);
@@ -145,7 +145,7 @@ fn two_workers_take_all_work_then_terminate() {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(2);
     builder.check(|| {
-        let sleep = Arc::new(Sleep::new(2));
+        let sleep = Arc::new(Sleep::new(2, 0));
         let queue = Arc::new(Queue::new());
         let workers = start_workers(&sleep, &queue, 2, usize::MAX);
         submit(&sleep, &queue);
@@ -162,7 +162,7 @@ fn two_workers_take_all_work_then_terminate() {
 #[test]
 fn specific_wakeup_reaches_a_joining_worker() {
     loom::model(|| {
-        let sleep = Arc::new(Sleep::new(1));
+        let sleep = Arc::new(Sleep::new(1, 0));
         let done = Arc::new(AtomicUsize::new(0));
         let waiter = {
             let (sleep, done) = (sleep.clone(), done.clone());

@@ -86,15 +86,21 @@ pub(crate) struct Sleep {
     closed: AtomicBool,
     /// All workers have been told to leave.
     terminated: AtomicBool,
+    /// The pool's workers (the slots after them belong to temporary workers).
+    workers: usize,
+    /// Temporary workers (stall compensation) counted as alive. While there is one, the pool
+    /// cannot end: it may be running a task, which may add work.
+    temps: AtomicUsize,
 }
 
 impl Sleep {
-    pub(crate) fn new(workers: usize) -> Self {
-        assert!(workers <= MAX_WORKERS);
+    /// Sleep state for `workers` workers and `extra` temporary ones.
+    pub(crate) fn new(workers: usize, extra: usize) -> Self {
+        assert!(workers + extra <= MAX_WORKERS);
         Sleep {
             state: CachePadded::new(AtomicUsize::new(0)),
-            sleepers: Mutex::new(Vec::with_capacity(workers)),
-            slots: (0..workers)
+            sleepers: Mutex::new(Vec::with_capacity(workers + extra)),
+            slots: (0..workers + extra)
                 .map(|_| {
                     CachePadded::new(Slot {
                         notified: Mutex::new(false),
@@ -104,6 +110,46 @@ impl Sleep {
                 .collect(),
             closed: AtomicBool::new(false),
             terminated: AtomicBool::new(false),
+            workers,
+            temps: AtomicUsize::new(0),
+        }
+    }
+
+    /// A temporary worker is about to start: it counts as alive from now on.
+    pub(crate) fn add_temp(&self) {
+        self.temps.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// How many temporary workers count as alive.
+    pub(crate) fn temps(&self) -> usize {
+        self.temps.load(Ordering::SeqCst)
+    }
+
+    /// Uncounts one temporary worker if more than `wanted` are counted; true if the caller
+    /// (a temporary worker between tasks) was uncounted and should leave.
+    pub(crate) fn retire_temp_above(&self, wanted: usize) -> bool {
+        let mut temps = self.temps.load(Ordering::SeqCst);
+        while temps > wanted {
+            match self
+                .temps
+                .compare_exchange(temps, temps - 1, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return true,
+                Err(actual) => temps = actual,
+            }
+        }
+        false
+    }
+
+    /// A temporary worker has left (uncounting it first if `counted`). If the pool is
+    /// closed and every worker is asleep in its main loop, this ends the pool: the workers
+    /// could not, while the temporary worker counted.
+    pub(crate) fn temp_left(&self, counted: bool) {
+        if counted {
+            self.temps.fetch_sub(1, Ordering::SeqCst);
+        }
+        if self.closed.load(Ordering::SeqCst) {
+            self.try_terminate();
         }
     }
 
@@ -234,12 +280,15 @@ impl Sleep {
         }
     }
 
-    /// Ends the pool if every worker is asleep in its main loop: then no worker runs a task,
-    /// so none can add work, and each checked for work after registering. Called by a worker
-    /// that is itself registered and found no work.
+    /// Ends the pool if every worker is asleep in its main loop and no temporary worker is
+    /// counted: then no thread runs a task, so none can add work, and each worker checked for
+    /// work after registering. Called by a worker that is itself registered and found no
+    /// work, or by a temporary worker that has left.
     fn try_terminate(&self) -> bool {
         let sleepers = self.sleepers.lock();
-        let everyone_idle = sleepers.len() == self.slots.len()
+        // With no temporary worker counted, every sleeper is one of the workers.
+        let everyone_idle = self.temps.load(Ordering::SeqCst) == 0
+            && sleepers.len() == self.workers
             && sleepers.iter().all(|s| s.kind == SleepKind::Idle);
         if !everyone_idle {
             return false;
