@@ -137,7 +137,9 @@ pub fn is_cancelled() -> bool {
 }
 
 /// The index of the worker running the calling code (`0..num_threads`), or `None` when the
-/// caller is not a worker of any stealpool pool.
+/// caller is not a worker of any stealpool pool. A temporary worker (see
+/// [`PoolBuilder::compensate_stalls`](crate::PoolBuilder::compensate_stalls)) has an index
+/// from `num_threads` up; a replacement thread keeps the index of the worker it replaced.
 ///
 /// ```
 /// assert_eq!(stealpool::current_thread_index(), None);
