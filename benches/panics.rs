@@ -11,12 +11,12 @@
 //! A *batch* spawns `n` tasks from the main thread and joins every handle. In a 1% batch every
 //! 100th task (index 99, 199, ...) does its work and then panics; its `join` must return an
 //! error with `is_panic()`, every other one `Ok` (checked on every batch). In a 0% batch the
-//! same tasks do the same work and none panics. Three task sizes:
+//! same tasks do the same work and none panics. Four task sizes:
 //!
 //! - `tiny`: a few arithmetic operations (`common::tiny_work`);
-//! - `1us` and `20us`: a busy loop of a fixed number of iterations, calibrated at start-up on
-//!   the main thread to take about 1 µs and 20 µs (printed), so that both rates do exactly the
-//!   same work.
+//! - `1us`, `20us` and `100us`: a busy loop of a fixed number of iterations, calibrated at
+//!   start-up on the main thread to take about 1 µs, 20 µs and 100 µs (printed), so that both
+//!   rates do exactly the same work.
 //!
 //! Run with `cargo bench --bench panics` (about a minute and a half on 2 cores).
 //! `cargo bench --bench panics -- --test` runs the criterion benchmarks once and shrinks the
@@ -34,11 +34,18 @@
 //!    configuration: the median throughput (tasks/s) of each rate, their ratio 1% / 0%, the
 //!    median of the per-round paired ratios (a check on noise), the extra wall time per
 //!    panicking task, and the worker threads started per batch.
-//! 3. A Markdown table of part 2 with the target line, and the thread counts.
 //!
-//! Each replaced worker leaves an exited, not yet joined thread behind until its pool shuts
-//! down (see [`Subject`]), so a pool that has started [`RECYCLE_AFTER`] threads is shut down
-//! and rebuilt between timed batches, outside the timing.
+//!    Each round also takes a share of two reference measurements, outside any pool (see
+//!    [`References`]): the cost of one planned panic caught by `catch_unwind` on a plain
+//!    thread, and the cost of starting and joining one bare OS thread, the floor of a worker
+//!    replacement. Both are reported as the median of all their samples.
+//! 3. A Markdown table of part 2 with the target line, replace mode's extra per panic against
+//!    the thread-start floor, the reference lines, and the thread counts.
+//!
+//! The pools live through the whole pass, however many workers they replace: a pool joins the
+//! threads that have ended whenever it starts a new one, so retired workers do not pile up.
+//! The pass checks this: it samples the process's memory mappings and live threads between
+//! rounds and prints the largest counts seen (see [`process_footprint`]).
 //!
 //! The expected panics are silenced by a panic hook that drops panics whose message starts
 //! with [`PANIC_PREFIX`] (and counts them); any other panic goes to the previous hook, so it
@@ -51,6 +58,7 @@ use std::hint::black_box;
 use std::panic;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput};
@@ -69,9 +77,6 @@ const PANIC_PREFIX: &str = "stealpool-bench: planned panic";
 const TARGET: f64 = 0.95;
 /// Tasks per batch in the criterion group.
 const CRITERION_BATCH: usize = 10_000;
-/// A pool is replaced (between timed batches) once it has started this many threads; see
-/// [`Subject`].
-const RECYCLE_AFTER: usize = 5_000;
 
 /// Planned panics silenced by the hook so far.
 static SILENCED: AtomicUsize = AtomicUsize::new(0);
@@ -104,16 +109,23 @@ enum Size {
     Tiny,
     OneMicro,
     TwentyMicros,
+    HundredMicros,
 }
 
 impl Size {
-    const ALL: [Size; 3] = [Size::Tiny, Size::OneMicro, Size::TwentyMicros];
+    const ALL: [Size; 4] = [
+        Size::Tiny,
+        Size::OneMicro,
+        Size::TwentyMicros,
+        Size::HundredMicros,
+    ];
 
     fn label(self) -> &'static str {
         match self {
             Size::Tiny => "tiny",
             Size::OneMicro => "~1 µs",
             Size::TwentyMicros => "~20 µs",
+            Size::HundredMicros => "~100 µs",
         }
     }
 
@@ -123,6 +135,7 @@ impl Size {
             Size::Tiny => None,
             Size::OneMicro => Some(1_000.0),
             Size::TwentyMicros => Some(20_000.0),
+            Size::HundredMicros => Some(100_000.0),
         }
     }
 }
@@ -149,7 +162,7 @@ fn task_work(iters: u64, i: usize) -> u64 {
 /// Loop iterations per task size, calibrated on this machine.
 #[derive(Clone, Copy)]
 struct Work {
-    iters: [u64; 3],
+    iters: [u64; 4],
     /// Measured cost of one loop iteration, in nanoseconds.
     ns_per_iter: f64,
 }
@@ -216,40 +229,22 @@ impl Mode {
 
 /// A pool under test, with a count of the worker threads it has started.
 ///
-/// The pool keeps the handle of every worker thread it started until it is shut down, so each
-/// replaced worker leaves an exited but unjoined thread behind, whose stack stays mapped (two
-/// memory mappings each). Past about 32 000 of them, `vm.max_map_count` (65 530 by default)
-/// stops new threads from starting, the pool loses the worker slot, and a one-thread pool
-/// hangs. So [`Subject::recycle`] replaces the whole pool, between timed batches, once it has
-/// started [`RECYCLE_AFTER`] threads.
+/// One pool serves a whole part of the run, however many workers it replaces: it joins the
+/// threads that have ended whenever it starts a new one, so the retired workers' stacks do not
+/// stay mapped (the pass checks this, see [`Footprint`]).
 struct Subject {
     mode: Mode,
     pool: WorkerPool,
-    /// Worker threads started by this subject's pools, all of them (the name function counts).
+    /// Worker threads started by this pool, all of them (the name function counts).
     started: Arc<AtomicUsize>,
-    /// `started` when the current pool was built.
-    started_at_build: usize,
-    /// Pools built after the first one.
-    rebuilds: usize,
 }
 
 impl Subject {
     fn new(mode: Mode) -> Subject {
         let started = Arc::new(AtomicUsize::new(0));
-        let pool = Subject::build(mode, &started);
-        Subject {
-            mode,
-            pool,
-            started,
-            started_at_build: 0,
-            rebuilds: 0,
-        }
-    }
-
-    fn build(mode: Mode, started: &Arc<AtomicUsize>) -> WorkerPool {
-        let counter = Arc::clone(started);
+        let counter = Arc::clone(&started);
         let prefix = mode.id();
-        WorkerPool::builder()
+        let pool = WorkerPool::builder()
             .num_threads(THREADS)
             .replace_worker_on_panic(mode.replaces())
             .thread_name(move |i| {
@@ -257,24 +252,17 @@ impl Subject {
                 format!("{prefix}-{i}")
             })
             .build()
-            .unwrap_or_else(|err| panic!("failed to build the {prefix} pool: {err}"))
+            .unwrap_or_else(|err| panic!("failed to build the {prefix} pool: {err}"));
+        Subject {
+            mode,
+            pool,
+            started,
+        }
     }
 
     /// Worker threads started so far: the initial ones and every replacement.
     fn threads_started(&self) -> usize {
         self.started.load(Ordering::Relaxed)
-    }
-
-    /// Shuts the pool down (joining its exited threads) and builds a fresh one, if the pool
-    /// has started [`RECYCLE_AFTER`] threads or more. Call between timed batches only.
-    fn recycle(&mut self) {
-        if self.threads_started() - self.started_at_build < RECYCLE_AFTER {
-            return;
-        }
-        self.pool.shutdown();
-        self.started_at_build = self.threads_started();
-        self.pool = Subject::build(self.mode, &self.started);
-        self.rebuilds += 1;
     }
 
     /// Spawns `n` tasks of `iters` busy-loop iterations each (every 100th panicking after its
@@ -286,7 +274,7 @@ impl Subject {
                 self.pool.spawn(move || {
                     let value = task_work(iters, i);
                     if panics {
-                        panic!("{PANIC_PREFIX} (task {i})");
+                        planned_panic(i);
                     }
                     value
                 })
@@ -311,6 +299,11 @@ impl Subject {
     }
 }
 
+/// The planned panic of task `i` (the payload is a `String` starting with [`PANIC_PREFIX`]).
+fn planned_panic(i: usize) -> ! {
+    panic!("{PANIC_PREFIX} (task {i})");
+}
+
 /// Memory mappings and live threads of this process (`/proc/self`), or `None` off Linux. A
 /// worker thread that has exited but was not joined yet keeps its stack mapped.
 fn process_footprint() -> Option<(usize, usize)> {
@@ -328,6 +321,24 @@ fn process_footprint() -> Option<(usize, usize)> {
     Some((maps, threads))
 }
 
+/// The largest process footprint seen over the pass (sampled between rounds, untimed).
+#[derive(Default)]
+struct Footprint {
+    max_maps: usize,
+    max_threads: usize,
+    samples: usize,
+}
+
+impl Footprint {
+    fn sample(&mut self) {
+        if let Some((maps, threads)) = process_footprint() {
+            self.max_maps = self.max_maps.max(maps);
+            self.max_threads = self.max_threads.max(threads);
+            self.samples += 1;
+        }
+    }
+}
+
 fn footprint_line() -> String {
     process_footprint().map_or_else(
         || "process footprint: n/a".to_owned(),
@@ -342,7 +353,7 @@ fn footprint_line() -> String {
 // ---------------------------------------------------------------------------
 
 fn bench_criterion(c: &mut Criterion, quick: bool) {
-    let mut subjects: Vec<Subject> = Mode::ALL.into_iter().map(Subject::new).collect();
+    let subjects: Vec<Subject> = Mode::ALL.into_iter().map(Subject::new).collect();
     let mut group = c.benchmark_group("panics_tiny_10k");
     group
         .throughput(Throughput::Elements(CRITERION_BATCH as u64))
@@ -357,31 +368,20 @@ fn bench_criterion(c: &mut Criterion, quick: bool) {
             .warm_up_time(Duration::from_secs(1))
             .measurement_time(Duration::from_secs(3));
     }
-    for subject in &mut subjects {
+    for subject in &subjects {
         for (rate, panicking) in [("0pct", false), ("1pct", true)] {
             let id = format!("{}/{rate}", subject.mode.id());
-            // `iter_custom`, so that replacing a pool (see `Subject`) stays outside the timing.
             group.bench_function(id, |b| {
-                b.iter_custom(|iters| {
-                    let mut timed = Duration::ZERO;
-                    for _ in 0..iters {
-                        subject.recycle();
-                        let start = Instant::now();
-                        subject.batch(CRITERION_BATCH, 0, panicking);
-                        timed += start.elapsed();
-                    }
-                    timed
-                });
+                b.iter(|| subject.batch(CRITERION_BATCH, 0, panicking));
             });
         }
     }
     group.finish();
     for subject in subjects {
         println!(
-            "criterion, `{}`: {} worker threads started, {} pool rebuilds",
+            "criterion, `{}`: {} worker threads started",
             subject.mode.id(),
             subject.threads_started(),
-            subject.rebuilds
         );
         subject.shutdown();
     }
@@ -395,7 +395,11 @@ struct PassConfig {
     quick: bool,
     rounds: usize,
     /// Tasks per batch, per size (in [`Size::ALL`] order).
-    tasks: [usize; 3],
+    tasks: [usize; 4],
+    /// Reference samples per round: planned panics caught on the main thread, and bare
+    /// threads started and joined.
+    ref_panics: usize,
+    ref_threads: usize,
 }
 
 impl PassConfig {
@@ -404,13 +408,19 @@ impl PassConfig {
             PassConfig {
                 quick,
                 rounds: 3,
-                tasks: [5_000, 5_000, 1_000],
+                tasks: [5_000, 5_000, 1_000, 200],
+                ref_panics: 200,
+                ref_threads: 20,
             }
         } else {
             PassConfig {
                 quick,
                 rounds: 25,
-                tasks: [100_000, 100_000, 10_000],
+                // About 0.05-0.15 s per batch on 2 workers (the ~100 µs size: 3 000 x 100 µs
+                // / 2 = 0.15 s, 30 panics at 1%).
+                tasks: [100_000, 100_000, 10_000, 3_000],
+                ref_panics: 1_000,
+                ref_threads: 80,
             }
         }
     }
@@ -448,13 +458,64 @@ impl Cell {
     }
 }
 
+/// The two reference costs, measured on the main thread (a plain thread, in no pool) with
+/// the quiet hook installed, a share in every round of the pass.
+#[derive(Default)]
+struct References {
+    /// One planned panic (same payload as a task's) caught by `catch_unwind`, payload dropped:
+    /// nanoseconds per sample.
+    panic_ns: Vec<f64>,
+    /// One bare `std::thread::Builder::new().spawn(..)` of an empty closure, then `join`:
+    /// microseconds per sample. What a worker replacement costs at the least.
+    thread_us: Vec<f64>,
+}
+
+impl References {
+    /// Takes `panics` samples of the panic cost and `threads` of the thread cost, each timed
+    /// on its own.
+    fn measure(&mut self, panics: usize, threads: usize) {
+        for i in 0..panics {
+            let start = Instant::now();
+            let caught = panic::catch_unwind(|| {
+                if black_box(true) {
+                    planned_panic(i);
+                }
+            });
+            let failed = black_box(caught).is_err();
+            let ns = start.elapsed().as_nanos() as f64;
+            assert!(failed, "the reference panic did not panic");
+            self.panic_ns.push(ns);
+        }
+        for _ in 0..threads {
+            let start = Instant::now();
+            thread::Builder::new()
+                .spawn(|| black_box(()))
+                .expect("failed to start a reference thread")
+                .join()
+                .expect("a reference thread panicked");
+            self.thread_us.push(start.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+
+    fn panic_ns(&self) -> f64 {
+        median(&mut self.panic_ns.clone())
+    }
+
+    fn thread_us(&self) -> f64 {
+        median(&mut self.thread_us.clone())
+    }
+}
+
 struct PassResults {
     /// `cells[mode][size]`.
     cells: Vec<Vec<Cell>>,
     /// Worker threads started by each pool over the whole pass, warm-up included.
     threads_started: Vec<usize>,
-    /// Pool rebuilds per mode (see [`Subject::recycle`]).
-    rebuilds: Vec<usize>,
+    references: References,
+    /// Before the pass: (memory mappings, live threads).
+    footprint_before: Option<(usize, usize)>,
+    /// The largest footprint seen after each round, pools still running.
+    footprint: Footprint,
 }
 
 /// Times one batch; returns (tasks/s, worker threads started meanwhile).
@@ -468,10 +529,13 @@ fn timed_batch(subject: &Subject, n: usize, iters: u64, panicking: bool) -> (f64
 }
 
 fn run_pass(cfg: &PassConfig, work: &Work) -> PassResults {
-    let mut subjects: Vec<Subject> = Mode::ALL.into_iter().map(Subject::new).collect();
+    let footprint_before = process_footprint();
+    let subjects: Vec<Subject> = Mode::ALL.into_iter().map(Subject::new).collect();
     let mut cells = vec![vec![Cell::default(); Size::ALL.len()]; Mode::ALL.len()];
+    let mut references = References::default();
+    let mut footprint = Footprint::default();
 
-    // Warm-up: every configuration once, untimed.
+    // Warm-up: every configuration once, and a few reference samples, untimed.
     for size in Size::ALL {
         for subject in &subjects {
             for panicking in [false, true] {
@@ -479,15 +543,16 @@ fn run_pass(cfg: &PassConfig, work: &Work) -> PassResults {
             }
         }
     }
+    References::default().measure(cfg.ref_panics / 10, cfg.ref_threads / 10);
 
     for round in 0..cfg.rounds {
+        references.measure(cfg.ref_panics, cfg.ref_threads);
         // Alternate which rate runs first, and which pool, from round to round.
         let rates: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         let modes: [usize; 2] = if (round / 2) % 2 == 0 { [0, 1] } else { [1, 0] };
         for size in Size::ALL {
             for &m in &modes {
-                let subject = &mut subjects[m];
-                subject.recycle();
+                let subject = &subjects[m];
                 let cell = &mut cells[m][size as usize];
                 let mut tps = [0.0; 2];
                 for &rate in &rates {
@@ -500,10 +565,10 @@ fn run_pass(cfg: &PassConfig, work: &Work) -> PassResults {
                 cell.paired.push(tps[1] / tps[0]);
             }
         }
+        footprint.sample();
     }
 
     let threads_started = subjects.iter().map(Subject::threads_started).collect();
-    let rebuilds = subjects.iter().map(|s| s.rebuilds).collect();
     println!("after the pass, before shutdown: {}", footprint_line());
     for subject in subjects {
         subject.shutdown();
@@ -511,7 +576,9 @@ fn run_pass(cfg: &PassConfig, work: &Work) -> PassResults {
     PassResults {
         cells,
         threads_started,
-        rebuilds,
+        references,
+        footprint_before,
+        footprint,
     }
 }
 
@@ -528,15 +595,47 @@ fn fmt_rate(tps: f64) -> String {
     }
 }
 
+/// The figures derived for one (pool, size) configuration.
+struct Row {
+    tps0: f64,
+    tps1: f64,
+    /// 0% batch time, seconds (from the median throughput).
+    secs0: f64,
+    panics: f64,
+    extra_us: f64,
+    allowed_us: f64,
+    ratio: f64,
+}
+
+impl Row {
+    fn new(cell: &Cell, n: usize) -> Row {
+        let n = n as f64;
+        let (tps0, tps1) = (cell.median_tps(0), cell.median_tps(1));
+        let panics = n / PANIC_EVERY as f64;
+        Row {
+            tps0,
+            tps1,
+            secs0: n / tps0,
+            panics,
+            extra_us: (n / tps1 - n / tps0) / panics * 1e6,
+            allowed_us: PANIC_EVERY as f64 * (1.0 / TARGET - 1.0) / tps0 * 1e6,
+            ratio: cell.ratio(),
+        }
+    }
+}
+
 fn print_table(results: &PassResults, cfg: &PassConfig, work: &Work, nproc: &str) {
+    let refs = &results.references;
+    let (panic_ns, thread_us) = (refs.panic_ns(), refs.thread_us());
     println!(
         "\n## Batch throughput, 1% of tasks panicking vs. 0% ({THREADS} worker threads per pool; nproc = {nproc})\n"
     );
     println!(
-        "A batch: spawn n tasks from the main thread, join them all. At 1%, every {PANIC_EVERY}th task panics after its work. Busy loop calibrated at {:.3} ns/iteration: ~1 µs = {} iterations, ~20 µs = {} iterations. Medians of {} rounds (0% and 1% batches back to back, order alternating). Extra per panic = (1% batch time - 0% batch time) / panics, wall time with {THREADS} workers; allowed = what the target leaves: 100 x (1/{TARGET} - 1) = {:.2} tasks' worth of the 0% time per task.",
+        "A batch: spawn n tasks from the main thread, join them all. At 1%, every {PANIC_EVERY}th task panics after its work. Busy loop calibrated at {:.3} ns/iteration: ~1 µs = {} iterations, ~20 µs = {} iterations, ~100 µs = {} iterations. Medians of {} rounds (0% and 1% batches back to back, order alternating). Extra per panic = (1% batch time - 0% batch time) / panics, wall time with {THREADS} workers; allowed = what the target leaves: 100 x (1/{TARGET} - 1) = {:.2} tasks' worth of the 0% time per task. Thread start = the median cost of starting and joining one bare OS thread, measured in the same run (below); extra per panic x {THREADS} workers is the worker time a panic costs if the other worker keeps working meanwhile, so 1.00 in that column means one thread start of worker time per panic.",
         work.ns_per_iter,
         work.iters(Size::OneMicro),
         work.iters(Size::TwentyMicros),
+        work.iters(Size::HundredMicros),
         cfg.rounds,
         PANIC_EVERY as f64 * (1.0 / TARGET - 1.0),
     );
@@ -545,59 +644,111 @@ fn print_table(results: &PassResults, cfg: &PassConfig, work: &Work, nproc: &str
     }
     println!();
     println!(
-        "| worker after a panic | task size | tasks per batch | 0%: tasks/s | 1%: tasks/s | 1% / 0% (medians) | 1% / 0% (median of paired rounds) | extra per panic (µs) | allowed for {TARGET} (µs) | threads started per 1% batch | target >= {TARGET} |"
+        "| worker after a panic | task size | tasks per batch | 0%: tasks/s | 1%: tasks/s | 1% / 0% (medians) | 1% / 0% (median of paired rounds) | extra per panic (µs) | extra per panic x {THREADS} workers / thread start | allowed for {TARGET} (µs) | threads started per 1% batch | target >= {TARGET} |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     let mut targets = String::new();
+    let mut against = String::new();
     for (mode, row) in Mode::ALL.iter().zip(&results.cells) {
         for (size, cell) in Size::ALL.iter().zip(row) {
-            let n = cfg.tasks(*size) as f64;
-            let (tps0, tps1) = (cell.median_tps(0), cell.median_tps(1));
-            let panics = n / PANIC_EVERY as f64;
-            let extra_us = (n / tps1 - n / tps0) / panics * 1e6;
-            let allowed_us = PANIC_EVERY as f64 * (1.0 / TARGET - 1.0) / tps0 * 1e6;
-            let ratio = cell.ratio();
-            let met = verdict(ratio >= TARGET);
+            let r = Row::new(cell, cfg.tasks(*size));
+            let met = verdict(r.ratio >= TARGET);
             println!(
-                "| {} | {} | {} | {} | {} | {ratio:.3} | {:.3} | {} | {} | {} | {met} |",
+                "| {} | {} | {} | {} | {} | {:.3} | {:.3} | {} | {:.2} | {} | {} | {met} |",
                 mode.label(),
                 size.label(),
                 cfg.tasks(*size),
-                fmt_rate(tps0),
-                fmt_rate(tps1),
+                fmt_rate(r.tps0),
+                fmt_rate(r.tps1),
+                r.ratio,
                 cell.paired_median(),
-                fmt_ms(extra_us),
-                fmt_ms(allowed_us),
+                fmt_ms(r.extra_us),
+                r.extra_us * THREADS as f64 / thread_us,
+                fmt_ms(r.allowed_us),
                 cell.median_started(1),
             );
             let _ = writeln!(
                 targets,
-                "- {}, {}: 1% / 0% = {ratio:.3} >= {TARGET}: {met}",
+                "- {}, {}: 1% / 0% = {:.3} >= {TARGET}: {met}",
                 mode.id(),
-                size.label()
+                size.label(),
+                r.ratio,
             );
+            match mode {
+                Mode::Replace => {
+                    let worker_us = r.extra_us * THREADS as f64;
+                    // The ratios if each panic added exactly one thread start to the batch:
+                    // of worker time (spread over the workers), or of wall time.
+                    let at_floor = |wall_us: f64| r.secs0 / (r.secs0 + r.panics * wall_us / 1e6);
+                    let spread = at_floor(thread_us / THREADS as f64);
+                    let _ = writeln!(
+                        against,
+                        "- replace, {}: extra per panic {} µs of wall time = {:.2} x thread start; x {THREADS} workers = {} µs = {:.2} x thread start ({} µs beyond one). At exactly one thread start per panic, 1% / 0% would be {spread:.3} as worker time ({}), {:.3} as wall time",
+                        size.label(),
+                        fmt_ms(r.extra_us),
+                        r.extra_us / thread_us,
+                        fmt_ms(worker_us),
+                        worker_us / thread_us,
+                        fmt_ms(worker_us - thread_us),
+                        if spread >= TARGET {
+                            "within the target"
+                        } else {
+                            "below the target"
+                        },
+                        at_floor(thread_us),
+                    );
+                }
+                Mode::Keep => {
+                    let _ = writeln!(
+                        against,
+                        "- keep, {}: extra per panic {} µs of wall time; x {THREADS} workers = {:.1} x a caught panic",
+                        size.label(),
+                        fmt_ms(r.extra_us),
+                        r.extra_us * THREADS as f64 * 1e3 / panic_ns,
+                    );
+                }
+            }
         }
     }
     println!("\n### Target (1% / 0% >= {TARGET}), on this run\n");
     print!("{targets}");
 
+    println!("\n### References (same run, main thread, no pool)\n");
+    println!(
+        "- one planned panic caught by `std::panic::catch_unwind` on a plain thread (quiet hook installed, same `String` payload as a task's): median {panic_ns:.0} ns ({} samples)",
+        refs.panic_ns.len()
+    );
+    println!(
+        "- starting and joining one bare OS thread (`std::thread::Builder::new().spawn(..).join()`), the floor of a worker replacement: median {} µs ({} samples)",
+        fmt_ms(thread_us),
+        refs.thread_us.len()
+    );
+    println!(
+        "\nExtra per panic against them. It is wall time with {THREADS} workers: while one worker replaces itself the other can go on working, so one thread start of worker time shows as about 1/{THREADS} of one in wall time; both views are given.\n"
+    );
+    print!("{against}");
+
     println!();
-    for ((mode, started), rebuilds) in Mode::ALL
-        .iter()
-        .zip(&results.threads_started)
-        .zip(&results.rebuilds)
-    {
+    for (mode, started) in Mode::ALL.iter().zip(&results.threads_started) {
         let zero: f64 = results.cells[*mode as usize]
             .iter()
             .map(|c| c.started[0].iter().sum::<f64>())
             .sum();
         println!(
-            "- `{}`: {started} worker threads started over the pass (warm-up included; {THREADS} per pool at build), {zero} of them during timed 0% batches; pool rebuilt {rebuilds} times (every {RECYCLE_AFTER} threads, untimed)",
+            "- `{}`: {started} worker threads started over the pass by one pool (warm-up included; {THREADS} at build), {zero} of them during timed 0% batches",
             mode.id()
         );
     }
+    let fp = &results.footprint;
+    match results.footprint_before {
+        Some((maps, threads)) if fp.samples > 0 => println!(
+            "- process footprint (memory mappings / live threads): {maps} / {threads} before the pass; at most {} / {} after each of the {} rounds, pools running",
+            fp.max_maps, fp.max_threads, fp.samples
+        ),
+        _ => println!("- process footprint: n/a"),
+    }
     println!(
-        "- planned panics silenced by the hook (whole run, criterion included): {}",
+        "- planned panics silenced by the hook (whole run: criterion, pass and reference): {}",
         SILENCED.load(Ordering::Relaxed)
     );
 }
@@ -616,10 +767,11 @@ fn main() {
         let started = Instant::now();
         let work = Work::calibrate();
         println!(
-            "\ncalibration: {:.3} ns per busy-loop iteration; ~1 µs = {} iterations, ~20 µs = {} iterations",
+            "\ncalibration: {:.3} ns per busy-loop iteration; ~1 µs = {} iterations, ~20 µs = {} iterations, ~100 µs = {} iterations",
             work.ns_per_iter,
             work.iters(Size::OneMicro),
-            work.iters(Size::TwentyMicros)
+            work.iters(Size::TwentyMicros),
+            work.iters(Size::HundredMicros)
         );
         println!("before the pass: {}", footprint_line());
         let cfg = PassConfig::new(quick);
