@@ -44,8 +44,9 @@ impl TaskError {
         matches!(self.repr, Repr::Panic(_))
     }
 
-    /// True when the task never ran: it was refused because the pool had been shut down
-    /// (and, once cancellation lands, because its handle cancelled it).
+    /// True when the task never ran: its handle cancelled it before it started
+    /// ([`JoinHandle::cancel`](crate::JoinHandle::cancel)), `shutdown_now` cancelled it while
+    /// it was queued, or it was refused because the pool had been shut down.
     ///
     /// ```
     /// let pool = stealpool::WorkerPool::builder().num_threads(1).build().unwrap();

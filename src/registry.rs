@@ -630,6 +630,9 @@ impl Registry {
         *live -= 1;
         if *live == 0 {
             self.drain_injector();
+            if let Some(watch) = &self.stall_watch {
+                watch.end();
+            }
             self.all_exited.notify_all();
         }
     }

@@ -5,7 +5,7 @@
 //! threshold, nothing at all). A watcher thread looks at the stamps a few times per threshold
 //! and reports each task that has been running longer than the threshold once, through the
 //! builder's `on_stall` callback (worker index, how long so far), and counts it. The watcher
-//! sleeps between looks and leaves when the pool ends.
+//! sleeps between looks and leaves when the pool ends (the last worker to leave wakes it).
 //!
 //! With `compensate_stalls(max_extra)`, each look also publishes how many tasks are stalled
 //! right now; while fewer temporary workers than that (and than `max_extra`) are alive and
@@ -21,6 +21,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::loom::sync::Arc;
 use crate::loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::loom::sync::{Condvar, Mutex};
 use crate::registry::Registry;
 
 /// The `on_stall` callback: worker index, how long its task has been running.
@@ -42,6 +43,10 @@ pub(crate) struct StallWatch {
     stalled_now: AtomicUsize,
     /// Temporary workers started so far.
     temps_started: AtomicUsize,
+    /// Set when the pool has ended: the watcher leaves at once instead of finishing its
+    /// pause (so that `shutdown` does not wait for it).
+    ended: Mutex<bool>,
+    ended_signal: Condvar,
 }
 
 impl StallWatch {
@@ -64,6 +69,8 @@ impl StallWatch {
             max_extra,
             stalled_now: AtomicUsize::new(0),
             temps_started: AtomicUsize::new(0),
+            ended: Mutex::new(false),
+            ended_signal: Condvar::new(),
         }
     }
 
@@ -98,6 +105,26 @@ impl StallWatch {
         self.temps_started.load(Ordering::Relaxed)
     }
 
+    /// The pool has ended: the watcher leaves now.
+    pub(crate) fn end(&self) {
+        *self.ended.lock() = true;
+        self.ended_signal.notify_all();
+    }
+
+    /// Waits one period; false if the pool ended meanwhile.
+    fn pause(&self) -> bool {
+        let deadline = Instant::now() + self.period();
+        let mut ended = self.ended.lock();
+        while !*ended {
+            let (guard, timed_out) = self.ended_signal.wait_until(ended, deadline);
+            ended = guard;
+            if timed_out {
+                break;
+            }
+        }
+        !*ended
+    }
+
     /// How often the watcher looks: a quarter of the threshold, between 1 ms and 1 s.
     fn period(&self) -> Duration {
         (self.threshold / 4).clamp(Duration::from_millis(1), Duration::from_secs(1))
@@ -112,8 +139,7 @@ pub(crate) fn watch(registry: Arc<Registry>) {
     // The stamp each worker's current stall was reported for (one report per task).
     let mut reported = vec![0u64; watch.started.len()];
     let threshold_nanos = u64::try_from(watch.threshold.as_nanos()).unwrap_or(u64::MAX);
-    while !registry.sleep.is_terminated() {
-        std::thread::sleep(watch.period());
+    while watch.pause() {
         let now = watch.stamp();
         let mut stalled = 0;
         for (index, started) in watch.started.iter().enumerate() {
@@ -209,5 +235,8 @@ mod tests {
         );
         pool.shutdown();
         assert!(registry.sleep.is_terminated());
+        // The ended pool told the watcher, which would otherwise finish its pause first:
+        // a pause now returns at once, saying "ended".
+        assert!(!watch.pause());
     }
 }
