@@ -78,7 +78,8 @@ impl JobQueue for ModelQueue {
         let slot = &self.slots[index];
         // SAFETY: the `fetch_add` gave this slot to this push alone, and no stealer reads it
         // before `written` is set below.
-        slot.job.with_mut(|job_slot| unsafe { *job_slot = Some(job) });
+        slot.job
+            .with_mut(|job_slot| unsafe { *job_slot = Some(job) });
         slot.written.store(true, Ordering::Release);
     }
 

@@ -19,6 +19,16 @@
 //! fence. Both may drain at once; each job is stolen, so resolved, by exactly one of them.
 //! So every submitted job either runs, or is aborted (a task reports cancelled) exactly once.
 //!
+//! The sleep protocol makes the submitter's side alone enough. A worker's last look at the
+//! queues follows its registration as a sleeper and a SeqCst fence, so if that look missed
+//! the job, the submitter's `state` load in `notify_work` sees the registration or a later
+//! value. Either it finds a sleeper to wake, under the `sleepers` lock that `try_terminate`
+//! also holds (so the worker is woken before it can end the pool and finds the job, or the
+//! pool already terminated and the submitter sees it), or it reads a value written after
+//! the terminating wake-all, which makes `terminated` visible. The last worker's drain is
+//! therefore a backstop for `submit`'s jobs (the models pass without it), kept for anything
+//! else that reaches an injector late.
+//!
 //! The functions here are generic over the queue so that the models can run them as they are.
 //! [`JobQueue`] names what the protocol needs of a queue; crossbeam's `Injector` is the one
 //! the pool uses.
