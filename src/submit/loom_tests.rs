@@ -23,10 +23,14 @@
 //!   for the slot to be written (Acquire);
 //! - `is_empty` compares `head` and `tail`, both loaded SeqCst.
 //!
-//! A `Mutex<VecDeque>` would be simpler, but every push and steal would then synchronize
-//! through the lock, which orders a push against an emptiness check by itself: the models
-//! would pass with the protocol's fences removed. Here an emptiness decision touches nothing
-//! but the two indices, as in the `Injector`.
+//! A `Mutex<VecDeque>` would be simpler, but every push and emptiness check would then
+//! synchronize through the lock, which orders them by itself: with such a queue the models
+//! pass even without the SeqCst fence in `notify_work` (tried), which this stand-in catches.
+//! Here an emptiness decision touches nothing but the two indices, as in the `Injector`.
+//!
+//! loom checks SeqCst fences exactly but treats SeqCst loads, stores and read-modify-writes
+//! as AcqRel, so it may flag a missing fence that a SeqCst access would cover in the C++
+//! memory model; it does not hide one.
 
 use crate::job::{JobMode, JobRef};
 use crate::loom::cell::UnsafeCell;
