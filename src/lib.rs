@@ -77,6 +77,7 @@ mod registry;
 mod scope;
 mod sleep;
 mod stall;
+mod submit;
 mod task;
 mod unwind;
 mod worker;

@@ -19,12 +19,13 @@ use crate::job::{JobMode, JobRef, StackJob, StackOutcome};
 use crate::join;
 use crate::lane::{LANES, NORMAL};
 use crate::loom::sync::Arc;
-use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::loom::sync::{Condvar, Mutex};
 use crate::loom::thread;
 use crate::scope::{self, Scope};
 use crate::sleep::Sleep;
 use crate::stall::StallWatch;
+use crate::submit::{self, Injectors};
 use crate::task::{self, JoinHandle};
 use crate::worker::WorkerThread;
 use crate::worker::{self, current_lane};
@@ -349,7 +350,7 @@ impl Registry {
     /// True when some queue a worker can reach holds work (a snapshot; used as the final
     /// check before sleeping, after the sleeper registered).
     pub(crate) fn has_work(&self) -> bool {
-        self.injectors.iter().any(|i| !i.is_empty())
+        submit::any_queued(self)
             || self
                 .stealers
                 .iter()
@@ -495,42 +496,16 @@ impl Registry {
     }
 
     /// Queues a job from outside the pool. If the pool no longer takes work the job is
-    /// aborted (a task reports cancelled; a stack job gets its closure back).
+    /// aborted (a task reports cancelled; a stack job gets its closure back). The protocol
+    /// against the pool's end is in `crate::submit`.
     pub(crate) fn inject(&self, job: JobRef, lane: usize) {
-        if self.sleep.is_closed() {
-            // SAFETY: the job was never queued, so this is its one execution.
-            unsafe { job.execute(JobMode::Abort) };
-            return;
-        }
-        self.queued(lane);
-        self.injectors[lane].push(job);
-        // `notify_work` begins with a SeqCst fence, which orders the push before the
-        // `terminated` load below (see `drain_injector`).
-        self.sleep.notify_work();
-        if self.sleep.is_terminated() {
-            // The workers may have left without seeing our job: resolve it ourselves.
-            self.drain_injector();
-        }
+        submit::submit(self, job, lane);
     }
 
-    /// Aborts every job left in the injector. Called by the last worker to leave and by a
-    /// submitter that finds the pool terminated: with SeqCst fences on both sides, whichever
-    /// runs last sees the job, so no job is ever left unresolved.
+    /// Aborts every job left in the injectors. Called by the last worker to leave and by a
+    /// submitter that finds the pool terminated (see `crate::submit`).
     pub(crate) fn drain_injector(&self) {
-        fence(Ordering::SeqCst);
-        for (lane, injector) in self.injectors.iter().enumerate() {
-            loop {
-                match injector.steal() {
-                    Steal::Success(job) => {
-                        self.taken(lane);
-                        // SAFETY: a job stolen from the queue is ours to execute, once.
-                        unsafe { job.execute(JobMode::Abort) }
-                    }
-                    Steal::Empty => break,
-                    Steal::Retry => thread::yield_now(),
-                }
-            }
-        }
+        submit::drain(self);
     }
 
     /// Runs `op` on one of the pool's workers and returns its result, blocking the caller.
@@ -689,6 +664,31 @@ impl Drop for Registry {
     fn drop(&mut self) {
         // Every worker has left (they hold the registry); resolve anything still queued.
         self.drain_injector();
+    }
+}
+
+/// The submit protocol (`crate::submit`) over the pool's injectors.
+impl Injectors for Registry {
+    type Queue = Injector<JobRef>;
+
+    #[inline]
+    fn sleep(&self) -> &Sleep {
+        &self.sleep
+    }
+
+    #[inline]
+    fn queues(&self) -> &[Injector<JobRef>] {
+        &self.injectors
+    }
+
+    #[inline]
+    fn on_queued(&self, lane: usize) {
+        self.queued(lane);
+    }
+
+    #[inline]
+    fn on_taken(&self, lane: usize) {
+        self.taken(lane);
     }
 }
 

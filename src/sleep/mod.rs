@@ -324,6 +324,12 @@ impl Sleep {
     pub(crate) fn is_terminated(&self) -> bool {
         self.terminated.load(Ordering::SeqCst)
     }
+
+    /// How many workers are registered as sleepers (for models that start from an idle pool).
+    #[cfg(all(test, loom))]
+    pub(crate) fn sleepers(&self) -> usize {
+        sleeping(self.state.load(Ordering::SeqCst))
+    }
 }
 
 #[cfg(all(test, loom))]
