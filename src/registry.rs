@@ -225,6 +225,7 @@ impl Registry {
         }
         drop(refused.registry);
         this.sleep.notify_work();
+        this.sleep.worker_lost();
         this.worker_exited();
     }
 
@@ -604,6 +605,12 @@ impl Registry {
         let mut live = self.live.lock();
         *live -= 1;
         if *live == 0 {
+            // Normally the pool has terminated already; not if every slot was lost (no thread
+            // could be started to replace the last one): then nothing could run what a
+            // submitter would queue, so the pool ends here.
+            if !self.sleep.is_terminated() {
+                self.sleep.terminate_now();
+            }
             self.drain_injector();
             if let Some(watch) = &self.stall_watch {
                 watch.end();

@@ -86,8 +86,9 @@ pub(crate) struct Sleep {
     closed: AtomicBool,
     /// All workers have been told to leave.
     terminated: AtomicBool,
-    /// The pool's workers (the slots after them belong to temporary workers).
-    workers: usize,
+    /// The pool's workers (the slots after them belong to temporary workers), less any slot
+    /// lost because no replacement thread could be started.
+    workers: AtomicUsize,
     /// Temporary workers (stall compensation) counted as alive. While there is one, the pool
     /// cannot end: it may be running a task, which may add work.
     temps: AtomicUsize,
@@ -110,7 +111,7 @@ impl Sleep {
                 .collect(),
             closed: AtomicBool::new(false),
             terminated: AtomicBool::new(false),
-            workers,
+            workers: AtomicUsize::new(workers),
             temps: AtomicUsize::new(0),
         }
     }
@@ -139,6 +140,16 @@ impl Sleep {
             }
         }
         false
+    }
+
+    /// A worker's slot is lost (its thread died and no new one could be started): the pool
+    /// ends without it. If it is closed and every remaining worker is asleep in its main
+    /// loop, this ends it now, since they could not while they counted the lost one.
+    pub(crate) fn worker_lost(&self) {
+        self.workers.fetch_sub(1, Ordering::SeqCst);
+        if self.closed.load(Ordering::SeqCst) {
+            self.try_terminate();
+        }
     }
 
     /// A temporary worker has left (uncounting it first if `counted`). If the pool is
@@ -288,7 +299,7 @@ impl Sleep {
         let sleepers = self.sleepers.lock();
         // With no temporary worker counted, every sleeper is one of the workers.
         let everyone_idle = self.temps.load(Ordering::SeqCst) == 0
-            && sleepers.len() == self.workers
+            && sleepers.len() == self.workers.load(Ordering::SeqCst)
             && sleepers.iter().all(|s| s.kind == SleepKind::Idle);
         if !everyone_idle {
             return false;
