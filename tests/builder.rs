@@ -6,6 +6,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::error::Error;
 use std::sync::{Arc, Barrier};
+use std::time::Duration;
 
 use stealpool::{MAX_THREADS, MIN_STACK_SIZE, WorkerPool};
 
@@ -208,4 +209,104 @@ fn a_panicking_thread_name_leaks_no_threads() {
     // `build` joined the started workers before the panic went on; the kernel may take a
     // moment longer to drop their /proc entries.
     common::wait_for_threads_gone("name-panic-");
+}
+
+#[test]
+fn compensate_stalls_without_a_stall_threshold_is_an_error_naming_compensate_stalls() {
+    let _watchdog = common::guard(
+        "compensate_stalls_without_a_stall_threshold_is_an_error_naming_compensate_stalls",
+    );
+    for extra in [1, 4] {
+        let err = WorkerPool::builder()
+            .num_threads(2)
+            .compensate_stalls(extra)
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.setting(),
+            "compensate_stalls",
+            "compensate_stalls({extra})"
+        );
+        let message = err.to_string();
+        assert!(
+            message.starts_with("compensate_stalls"),
+            "Display: {message}"
+        );
+        assert!(
+            message.contains("stall_threshold"),
+            "the message says what is missing: {message}"
+        );
+        assert!(err.source().is_none());
+    }
+    // With a threshold, the same setting builds.
+    let pool = WorkerPool::builder()
+        .num_threads(2)
+        .stall_threshold(Duration::from_secs(5))
+        .compensate_stalls(1)
+        .build()
+        .expect("compensate_stalls with a stall_threshold is valid");
+    assert_eq!(pool.num_threads(), 2);
+    assert_eq!(pool.spawn(|| 6 * 7).join().unwrap(), 42);
+    pool.shutdown();
+}
+
+#[test]
+fn compensate_stalls_zero_needs_no_stall_threshold() {
+    let _watchdog = common::guard("compensate_stalls_zero_needs_no_stall_threshold");
+    let pool = WorkerPool::builder()
+        .num_threads(2)
+        .compensate_stalls(0)
+        .build()
+        .expect("compensate_stalls(0) means no compensation, which needs no threshold");
+    assert_eq!(pool.num_threads(), 2);
+    let handles: Vec<_> = (0..50)
+        .map(|_| pool.spawn(stealpool::current_thread_index))
+        .collect();
+    for handle in handles {
+        let index = handle.join().unwrap();
+        assert!(matches!(index, Some(0 | 1)), "ran on {index:?}");
+    }
+    pool.shutdown();
+}
+
+#[test]
+fn compensate_stalls_may_not_take_the_pool_past_max_threads() {
+    let _watchdog = common::guard("compensate_stalls_may_not_take_the_pool_past_max_threads");
+    for (threads, extra) in [
+        (MAX_THREADS, 1),
+        (2, MAX_THREADS - 1),
+        (1, MAX_THREADS),
+        (1, usize::MAX),
+    ] {
+        let err = WorkerPool::builder()
+            .num_threads(threads)
+            .stall_threshold(Duration::from_secs(5))
+            .compensate_stalls(extra)
+            .build()
+            .unwrap_err();
+        let what = format!("num_threads({threads}) with compensate_stalls({extra})");
+        assert_eq!(err.setting(), "compensate_stalls", "{what}");
+        assert!(
+            err.to_string().starts_with("compensate_stalls"),
+            "{what}: {err}"
+        );
+        assert!(err.source().is_none());
+    }
+    // Without a threshold it is an error naming the same setting.
+    let err = WorkerPool::builder()
+        .num_threads(MAX_THREADS)
+        .compensate_stalls(1)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.setting(), "compensate_stalls");
+    // Right at the limit it builds (the temporary workers' threads start only on a stall).
+    let pool = WorkerPool::builder()
+        .num_threads(2)
+        .stall_threshold(Duration::from_millis(40))
+        .compensate_stalls(MAX_THREADS - 2)
+        .build()
+        .expect("num_threads plus compensate_stalls may reach MAX_THREADS");
+    assert_eq!(pool.num_threads(), 2);
+    assert_eq!(pool.spawn(|| 6 * 7).join().unwrap(), 42);
+    pool.shutdown();
 }
