@@ -247,9 +247,11 @@ impl PoolBuilder {
     /// At each look, the stall watcher counts the tasks running longer than the threshold;
     /// while there are fewer temporary workers than that count (and than `max_extra`) and
     /// work is queued, it starts one. A temporary worker takes work like any other (the
-    /// queues, the other workers' deques) and may have its own deque stolen from. It leaves
-    /// when the watcher has seen a stuck task end (it finishes the task it is running first),
-    /// or when it finds no work; the watcher starts another if the need comes back. Its
+    /// queues, the other workers' deques) and may have its own deque stolen from. Between
+    /// tasks it leaves if the watcher's last count of stalled tasks (its own, if stalled,
+    /// included) is below the number of temporary workers, so one leaves soon after a stuck
+    /// task ends; it also leaves when it finds no work. The watcher starts another if the
+    /// need comes back. Its
     /// [`current_thread_index`](crate::current_thread_index) is from `num_threads` up to
     /// `num_threads + max_extra - 1`, and the [`thread_name`](Self::thread_name) function is
     /// asked for its name with that index. A pool never has more than `num_threads +

@@ -304,9 +304,11 @@ impl Registry {
     }
 
     /// Temporary worker `index` has left its loop: whatever is still in its deques moves to
-    /// the injectors, the slot becomes free, and (if it still counted itself) it is uncounted,
-    /// which may end a closed pool.
-    pub(crate) fn temp_exited(&self, index: usize, deques: [Worker<JobRef>; LANES], counted: bool) {
+    /// the injectors, the slot becomes free, and then it stops counting as alive (`active`:
+    /// it was still counted towards the number wanted), which may end a closed pool. Until
+    /// then the pool cannot end, so a job on its way to an injector is never missed by the
+    /// final drain.
+    pub(crate) fn temp_exited(&self, index: usize, deques: [Worker<JobRef>; LANES], active: bool) {
         let mut moved = false;
         for (lane, deque) in deques.iter().enumerate() {
             while let Some(job) = deque.pop() {
@@ -319,7 +321,7 @@ impl Registry {
             self.sleep.notify_work();
         }
         self.temp_slots.lock().push((index, deques));
-        self.sleep.temp_left(counted);
+        self.sleep.temp_left(active);
     }
 
     /// Hands the panic of a detached task to the builder's handler, or writes one line to

@@ -647,7 +647,8 @@ impl WorkerThread {
     }
 
     /// A temporary worker's loop (stall compensation): run work while there is some and
-    /// while it is still wanted; never sleep. Returns whether it still counts itself.
+    /// while it is still wanted; never sleep. Returns whether it is still active (counted
+    /// towards the number wanted).
     fn temp_loop(&self) -> bool {
         let sleep = &self.registry.sleep;
         loop {
@@ -677,15 +678,15 @@ pub(crate) fn run_temp(registry: Arc<Registry>, index: usize, deques: [Worker<Jo
     let WorkerThread {
         registry, deques, ..
     } = worker;
-    let counted = match outcome {
-        Ok(counted) => counted,
+    let active = match outcome {
+        Ok(active) => active,
         Err(payload) => {
             // Something unwound out of the loop (not a task's panic: those are caught).
             crate::unwind::drop_quietly(payload);
             true
         }
     };
-    registry.temp_exited(index, deques, counted);
+    registry.temp_exited(index, deques, active);
 }
 
 /// The body of worker thread `index`.

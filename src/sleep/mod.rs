@@ -89,9 +89,13 @@ pub(crate) struct Sleep {
     /// The pool's workers (the slots after them belong to temporary workers), less any slot
     /// lost because no replacement thread could be started.
     workers: AtomicUsize,
-    /// Temporary workers (stall compensation) counted as alive. While there is one, the pool
-    /// cannot end: it may be running a task, which may add work.
+    /// Temporary workers (stall compensation) alive, until each has moved any leftover work
+    /// to the injectors. While there is one, the pool cannot end: it may be running a task,
+    /// or moving a job, either of which adds work.
     temps: AtomicUsize,
+    /// Temporary workers that count towards the number wanted: those alive, less those that
+    /// have decided to leave.
+    temps_active: AtomicUsize,
 }
 
 impl Sleep {
@@ -113,30 +117,35 @@ impl Sleep {
             terminated: AtomicBool::new(false),
             workers: AtomicUsize::new(workers),
             temps: AtomicUsize::new(0),
+            temps_active: AtomicUsize::new(0),
         }
     }
 
-    /// A temporary worker is about to start: it counts as alive from now on.
+    /// A temporary worker is about to start: it counts as alive and active from now on.
     pub(crate) fn add_temp(&self) {
         self.temps.fetch_add(1, Ordering::SeqCst);
+        self.temps_active.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// How many temporary workers count as alive.
+    /// How many temporary workers count towards the number wanted.
     pub(crate) fn temps(&self) -> usize {
-        self.temps.load(Ordering::SeqCst)
+        self.temps_active.load(Ordering::SeqCst)
     }
 
-    /// Uncounts one temporary worker if more than `wanted` are counted; true if the caller
-    /// (a temporary worker between tasks) was uncounted and should leave.
+    /// Makes one temporary worker inactive if more than `wanted` are active; true if the
+    /// caller (a temporary worker between tasks) was, and should leave. It still counts as
+    /// alive until [`temp_left`](Self::temp_left).
     pub(crate) fn retire_temp_above(&self, wanted: usize) -> bool {
-        let mut temps = self.temps.load(Ordering::SeqCst);
-        while temps > wanted {
-            match self
-                .temps
-                .compare_exchange(temps, temps - 1, Ordering::SeqCst, Ordering::SeqCst)
-            {
+        let mut active = self.temps_active.load(Ordering::SeqCst);
+        while active > wanted {
+            match self.temps_active.compare_exchange(
+                active,
+                active - 1,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
                 Ok(_) => return true,
-                Err(actual) => temps = actual,
+                Err(actual) => active = actual,
             }
         }
         false
@@ -152,13 +161,15 @@ impl Sleep {
         }
     }
 
-    /// A temporary worker has left (uncounting it first if `counted`). If the pool is
-    /// closed and every worker is asleep in its main loop, this ends the pool: the workers
-    /// could not, while the temporary worker counted.
-    pub(crate) fn temp_left(&self, counted: bool) {
-        if counted {
-            self.temps.fetch_sub(1, Ordering::SeqCst);
+    /// A temporary worker has left, after moving any leftover work to the injectors (`active`:
+    /// it had not been made inactive by `retire_temp_above`). If the pool is closed and every
+    /// worker is asleep in its main loop, this ends the pool: the workers could not, while
+    /// the temporary worker was alive.
+    pub(crate) fn temp_left(&self, active: bool) {
+        if active {
+            self.temps_active.fetch_sub(1, Ordering::SeqCst);
         }
+        self.temps.fetch_sub(1, Ordering::SeqCst);
         if self.closed.load(Ordering::SeqCst) {
             self.try_terminate();
         }
