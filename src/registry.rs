@@ -53,7 +53,7 @@ struct Handover {
     deques: [Worker<JobRef>; LANES],
 }
 
-/// What a parked thread becomes when it receives a [`Handover`].
+/// What a new thread becomes when it takes its [`Handover`].
 #[derive(Clone, Copy)]
 enum Role {
     /// The worker of its slot (a replacement).
@@ -61,9 +61,6 @@ enum Role {
     /// A temporary worker (stall compensation).
     Temp,
 }
-
-/// Hands a parked new thread its slot (dropping it lets the thread end unused).
-type ParkedSender = std::sync::mpsc::SyncSender<Handover>;
 
 /// A worker's "share a join frame" flag, on its own cache line.
 pub(crate) type ShareRequest = CachePadded<AtomicBool>;
@@ -204,17 +201,9 @@ impl Registry {
             registry: this.clone(),
             deques,
         };
-        let refused = match Self::start_parked(this, index, Role::Worker) {
-            Some(thread) => match thread.send(handover) {
-                Ok(()) => {
-                    this.workers_replaced.fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
-                // The new thread waits in `recv` until it gets them, so this cannot happen;
-                // if it did, the deques are still here.
-                Err(std::sync::mpsc::SendError(back)) => back,
-            },
-            None => handover,
+        let Err(refused) = Self::start_with(this, index, Role::Worker, handover) else {
+            this.workers_replaced.fetch_add(1, Ordering::Relaxed);
+            return;
         };
         // No thread: the jobs go where the other workers (or the final drain) find them.
         // They stay counted in their lanes: they are still queued.
@@ -229,24 +218,40 @@ impl Registry {
         this.worker_exited();
     }
 
-    /// Starts a parked thread, named for slot `index`, that becomes that slot's worker (or,
-    /// for `Role::Temp`, a temporary worker) when it receives a [`Handover`], and ends without
-    /// running anything if the sender is dropped first. `None` if no thread can be started.
-    fn start_parked(this: &Arc<Registry>, index: usize, role: Role) -> Option<ParkedSender> {
+    /// Starts a thread, named for slot `index`, that takes over `handover` as that slot's
+    /// worker (or, for `Role::Temp`, as a temporary worker). If no thread can be started, the
+    /// hand-over comes back.
+    ///
+    /// The hand-over waits in a cell the new thread empties first thing, rather than in a
+    /// channel: the thread never has to block for it (on a busy machine, a blocked start
+    /// and the wake-up after it cost tens of microseconds per replacement).
+    fn start_with(
+        this: &Arc<Registry>,
+        index: usize,
+        role: Role,
+        handover: Handover,
+    ) -> Result<(), Handover> {
         let builder = this.thread_builder(this.thread_name(index));
-        let (sender, receiver) = std::sync::mpsc::sync_channel::<Handover>(1);
-        // The deques travel through the channel (not the closure), so that they are still
-        // here if the thread cannot be started.
+        let cell = StdArc::new(Mutex::new(Some(handover)));
+        let inside = cell.clone();
         let body = move || {
-            if let Ok(Handover { registry, deques }) = receiver.recv() {
+            let handover = inside.lock().take();
+            drop(inside);
+            if let Some(Handover { registry, deques }) = handover {
                 match role {
                     Role::Worker => worker::run(registry, index, deques),
                     Role::Temp => worker::run_temp(registry, index, deques),
                 }
             }
         };
-        this.spawn_thread(builder, body).ok()?;
-        Some(sender)
+        match this.spawn_thread(builder, body) {
+            Ok(()) => Ok(()),
+            // The thread never ran, so the hand-over is still in the cell.
+            Err(_) => Err(cell
+                .lock()
+                .take()
+                .expect("a thread that was never started took the hand-over")),
+        }
     }
 
     /// Spawns one of the pool's OS threads and records its handle (under the lock, so that
@@ -291,12 +296,8 @@ impl Registry {
             registry: this.clone(),
             deques,
         };
-        let refused = match Self::start_parked(this, index, Role::Temp) {
-            Some(thread) => match thread.send(handover) {
-                Ok(()) => return true,
-                Err(std::sync::mpsc::SendError(back)) => back,
-            },
-            None => handover,
+        let Err(refused) = Self::start_with(this, index, Role::Temp, handover) else {
+            return true;
         };
         this.temp_slots.lock().push((index, refused.deques));
         this.sleep.temp_left(true);
