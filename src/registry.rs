@@ -206,14 +206,8 @@ impl Registry {
             return;
         };
         // No thread: the jobs go where the other workers (or the final drain) find them.
-        // They stay counted in their lanes: they are still queued.
-        for (lane, deque) in refused.deques.iter().enumerate() {
-            while let Some(job) = deque.pop() {
-                this.injectors[lane].push(job);
-            }
-        }
+        this.move_to_injectors(&refused.deques);
         drop(refused.registry);
-        this.sleep.notify_work();
         this.sleep.worker_lost();
         this.worker_exited();
     }
@@ -304,16 +298,13 @@ impl Registry {
         false
     }
 
-    /// Temporary worker `index` has left its loop: whatever is still in its deques moves to
-    /// the injectors, the slot becomes free, and then it stops counting as alive (`active`:
-    /// it was still counted towards the number wanted), which may end a closed pool. Until
-    /// then the pool cannot end, so a job on its way to an injector is never missed by the
-    /// final drain.
-    pub(crate) fn temp_exited(&self, index: usize, deques: [Worker<JobRef>; LANES], active: bool) {
+    /// Moves every job left in a slot's deques (its thread is gone) to the injectors, where
+    /// the other workers, or the final drain, find them, and wakes a worker if there were
+    /// any. The jobs stay counted in their lanes: they are still queued.
+    fn move_to_injectors(&self, deques: &[Worker<JobRef>; LANES]) {
         let mut moved = false;
         for (lane, deque) in deques.iter().enumerate() {
             while let Some(job) = deque.pop() {
-                // Still counted in its lane: it is still queued.
                 self.injectors[lane].push(job);
                 moved = true;
             }
@@ -321,6 +312,15 @@ impl Registry {
         if moved {
             self.sleep.notify_work();
         }
+    }
+
+    /// Temporary worker `index` has left its loop: whatever is still in its deques moves to
+    /// the injectors, the slot becomes free, and then it stops counting as alive (`active`:
+    /// it was still counted towards the number wanted), which may end a closed pool. Until
+    /// then the pool cannot end, so a job on its way to an injector is never missed by the
+    /// final drain.
+    pub(crate) fn temp_exited(&self, index: usize, deques: [Worker<JobRef>; LANES], active: bool) {
+        self.move_to_injectors(&deques);
         self.temp_slots.lock().push((index, deques));
         self.sleep.temp_left(active);
     }

@@ -668,36 +668,45 @@ impl WorkerThread {
     }
 }
 
+/// Runs `body` as `worker` on this thread (`WorkerThread::current` finds it meanwhile) and
+/// gives the worker back with what `body` returned, or with what unwound out of it.
+fn run_as<R>(
+    worker: WorkerThread,
+    body: impl FnOnce(&WorkerThread) -> R,
+) -> (std::thread::Result<R>, WorkerThread) {
+    CURRENT.with(|c| c.set(&worker));
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| body(&worker)));
+    CURRENT.with(|c| c.set(ptr::null()));
+    (outcome, worker)
+}
+
 /// The body of a temporary worker's thread (see `PoolBuilder::compensate_stalls`) in slot
 /// `index`, with that slot's deques.
 pub(crate) fn run_temp(registry: Arc<Registry>, index: usize, deques: [Worker<JobRef>; LANES]) {
-    let worker = WorkerThread::new(registry, index, deques);
-    CURRENT.with(|c| c.set(&worker));
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| worker.temp_loop()));
-    CURRENT.with(|c| c.set(ptr::null()));
+    let (outcome, worker) = run_as(
+        WorkerThread::new(registry, index, deques),
+        WorkerThread::temp_loop,
+    );
+    let active = outcome.unwrap_or_else(|payload| {
+        // Something unwound out of the loop (not a task's panic: those are caught).
+        crate::unwind::drop_quietly(payload);
+        true
+    });
     let WorkerThread {
         registry, deques, ..
     } = worker;
-    let active = match outcome {
-        Ok(active) => active,
-        Err(payload) => {
-            // Something unwound out of the loop (not a task's panic: those are caught).
-            crate::unwind::drop_quietly(payload);
-            true
-        }
-    };
     registry.temp_exited(index, deques, active);
 }
 
 /// The body of worker thread `index`.
 pub(crate) fn run(registry: Arc<Registry>, index: usize, deques: [Worker<JobRef>; LANES]) {
-    let worker = WorkerThread::new(registry, index, deques);
-    CURRENT.with(|c| c.set(&worker));
     // Tasks catch their own panics, so nothing should unwind out of the loop; if something
     // does (a bug, or in future a user hook), the worker is replaced rather than lost: a new
     // thread takes over its slot and its deques, with every job still in them.
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| worker.main_loop()));
-    CURRENT.with(|c| c.set(ptr::null()));
+    let (outcome, worker) = run_as(
+        WorkerThread::new(registry, index, deques),
+        WorkerThread::main_loop,
+    );
     let WorkerThread {
         registry,
         deques,
