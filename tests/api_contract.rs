@@ -4,7 +4,9 @@
 use std::future::Future;
 use std::time::Duration;
 
-use stealpool::{BuildError, JoinHandle, PoolBuilder, Priority, Scope, TaskError, WorkerPool};
+use stealpool::{
+    BuildError, JoinHandle, PoolBuilder, Priority, Scope, SpawnError, TaskError, WorkerPool,
+};
 
 fn assert_pool_traits<P: Clone + Send + Sync + std::fmt::Debug>() {}
 fn assert_error<E: std::error::Error + Send + Sync + 'static>() {}
@@ -130,4 +132,54 @@ fn results_as_the_contract_shows() {
     let refused = pool.spawn(|| 1u32).join().unwrap_err();
     assert!(refused.is_cancelled());
     assert!(!refused.is_panic());
+}
+
+#[test]
+fn cancellation_as_the_contract_shows() {
+    let pool = WorkerPool::builder().num_threads(1).build().unwrap();
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let (started_tx, started) = std::sync::mpsc::channel::<()>();
+    let running: JoinHandle<bool> = pool.spawn(move || {
+        started_tx.send(()).unwrap();
+        gate.recv().unwrap();
+        stealpool::is_cancelled()
+    });
+    started.recv().unwrap();
+    let queued: JoinHandle<u32> = pool.spawn(|| 1);
+    let cancelled_before_start: bool = queued.cancel();
+    assert!(cancelled_before_start);
+    assert!(queued.join().unwrap_err().is_cancelled());
+    let cancelled_while_running: bool = running.cancel();
+    assert!(!cancelled_while_running);
+    release.send(()).unwrap();
+    assert!(
+        running.join().unwrap(),
+        "is_cancelled() inside the running task"
+    );
+    assert!(!stealpool::is_cancelled());
+}
+
+#[test]
+fn try_spawn_as_the_contract_shows() {
+    let pool = WorkerPool::builder().num_threads(1).build().unwrap();
+    let spawned: Result<JoinHandle<u32>, SpawnError<_>> = pool.try_spawn(|| 3u32);
+    assert_eq!(spawned.ok().unwrap().join().unwrap(), 3);
+    pool.shutdown();
+    let refused: Result<JoinHandle<u32>, SpawnError<_>> = pool.try_spawn(|| 4u32);
+    let closure = refused.err().unwrap().into_inner();
+    assert_eq!(closure(), 4);
+}
+
+#[test]
+fn shutting_down_as_the_contract_shows() {
+    let pool = WorkerPool::builder().num_threads(2).build().unwrap();
+    let done: JoinHandle<u8> = pool.spawn(|| 1);
+    let finished: bool = pool.shutdown_timeout(Duration::from_secs(60));
+    assert!(finished);
+    assert_eq!(done.join().unwrap(), 1);
+
+    let pool = WorkerPool::builder().num_threads(2).build().unwrap();
+    pool.shutdown_now();
+    assert!(pool.spawn(|| 1u8).join().unwrap_err().is_cancelled());
+    pool.shutdown();
 }
