@@ -249,22 +249,28 @@ impl Registry {
     }
 
     /// Spawns one of the pool's OS threads and records its handle (under the lock, so that
-    /// `wait_for_exit` never misses a thread). The handles of threads that have already ended
-    /// (retired workers, temporary workers) are joined first, so that a pool that keeps
-    /// replacing workers does not keep their stacks and memory mappings until it shuts down.
+    /// `wait_for_exit` never misses a thread). Then the handles of threads that have ended
+    /// (retired workers, temporary workers) are joined, so that a pool that keeps replacing
+    /// workers does not keep their stacks and memory mappings until it shuts down.
+    ///
+    /// The joins come after the spawn and outside the lock: a thread can count as finished
+    /// before the OS has let it go, and `join` then waits for that, which must not delay the
+    /// replacement that is being started.
     fn spawn_thread(
         &self,
         builder: thread::Builder,
         body: impl FnOnce() + Send + 'static,
     ) -> io::Result<()> {
-        let mut threads = self.threads.lock();
-        let (ended, running): (Vec<_>, Vec<_>) =
-            threads.drain(..).partition(|handle| handle.is_finished());
-        *threads = running;
+        let ended: Vec<_> = {
+            let mut threads = self.threads.lock();
+            threads.push(builder.spawn(body)?);
+            let (ended, running) = threads.drain(..).partition(|handle| handle.is_finished());
+            *threads = running;
+            ended
+        };
         for handle in ended {
             let _ = handle.join();
         }
-        threads.push(builder.spawn(body)?);
         Ok(())
     }
 
