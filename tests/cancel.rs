@@ -6,30 +6,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
-use common::{DropCounter, join_within};
+use common::{DropCounter, Gate, join_within};
 
-/// A one-thread pool whose worker is held until the returned sender sends (or is dropped).
-fn held_pool() -> (
-    stealpool::WorkerPool,
-    mpsc::Sender<()>,
-    stealpool::JoinHandle<()>,
-) {
+/// A one-thread pool whose worker is held until the returned gate opens (or is dropped).
+fn held_pool() -> (stealpool::WorkerPool, Gate, stealpool::JoinHandle<()>) {
     let pool = common::pool(1);
-    let (release, gate) = mpsc::channel::<()>();
-    let (started_tx, started) = mpsc::channel::<()>();
-    let holder = pool.spawn(move || {
-        started_tx.send(()).unwrap();
-        let _ = gate.recv();
-    });
-    started.recv().unwrap();
-    (pool, release, holder)
+    let gate = Gate::new();
+    let (holder, _) = common::hold_worker(&pool, &gate);
+    (pool, gate, holder)
 }
 
 #[test]
 fn a_task_cancelled_before_it_starts_never_runs_and_resolves_at_once() {
     let _watchdog =
         common::guard("a_task_cancelled_before_it_starts_never_runs_and_resolves_at_once");
-    let (pool, release, holder) = held_pool();
+    let (pool, gate, holder) = held_pool();
     let ran = Arc::new(AtomicUsize::new(0));
     let drops = Arc::new(AtomicUsize::new(0));
     let capture = DropCounter(drops.clone());
@@ -47,7 +38,7 @@ fn a_task_cancelled_before_it_starts_never_runs_and_resolves_at_once() {
     );
     // Resolved while the only worker is still held: nothing waited for the queue.
     assert!(task.join().unwrap_err().is_cancelled());
-    release.send(()).unwrap();
+    gate.open();
     join_within(holder, "the holder").unwrap();
     // The worker pops the cancelled job later and must neither run nor drop it again.
     assert_eq!(join_within(pool.spawn(|| 5), "a later task").unwrap(), 5);
@@ -92,11 +83,11 @@ fn cancel_after_the_end_does_nothing() {
 #[test]
 fn a_second_cancel_returns_false() {
     let _watchdog = common::guard("a_second_cancel_returns_false");
-    let (pool, release, holder) = held_pool();
+    let (pool, gate, holder) = held_pool();
     let task = pool.spawn(|| ());
     assert!(task.cancel());
     assert!(!task.cancel());
-    drop(release);
+    gate.open();
     join_within(holder, "the holder").unwrap();
     assert!(task.join().unwrap_err().is_cancelled());
     pool.shutdown();
@@ -105,12 +96,12 @@ fn a_second_cancel_returns_false() {
 #[test]
 fn an_awaited_handle_sees_the_cancellation() {
     let _watchdog = common::guard("an_awaited_handle_sees_the_cancellation");
-    let (pool, release, holder) = held_pool();
+    let (pool, gate, holder) = held_pool();
     let task = pool.spawn(|| 1);
     assert!(task.cancel());
     let result = futures::executor::block_on(task);
     assert!(result.unwrap_err().is_cancelled());
-    drop(release);
+    gate.open();
     join_within(holder, "the holder").unwrap();
 }
 
@@ -365,13 +356,8 @@ fn a_full_pool_refuses_try_spawn_and_gives_the_closure_back() {
         .max_queued(3)
         .build()
         .unwrap();
-    let (release, gate) = mpsc::channel::<()>();
-    let (started_tx, started) = mpsc::channel::<()>();
-    let holder = pool.spawn(move || {
-        started_tx.send(()).unwrap();
-        gate.recv().unwrap();
-    });
-    started.recv().unwrap();
+    let gate = Gate::new();
+    let (holder, _) = common::hold_worker(&pool, &gate);
     let waiting: Vec<_> = (0..3).map(|i| pool.try_spawn(move || i).unwrap()).collect();
     let refused = pool.try_spawn(|| 99).unwrap_err();
     assert!(refused.is_full() && !refused.is_shutdown());
@@ -379,7 +365,7 @@ fn a_full_pool_refuses_try_spawn_and_gives_the_closure_back() {
     // A cancelled waiting task gives its place back at once.
     assert!(waiting[0].cancel());
     let again = pool.try_spawn(|| 3).expect("cancel made room");
-    release.send(()).unwrap();
+    gate.open();
     join_within(holder, "the holder").unwrap();
     let results: Vec<_> = waiting.into_iter().map(|h| h.join().ok()).collect();
     assert_eq!(results, [None, Some(1), Some(2)]);
@@ -435,13 +421,8 @@ fn a_submitter_waiting_for_room_gives_up_when_the_pool_shuts_down() {
         .max_queued(1)
         .build()
         .unwrap();
-    let (release, gate) = mpsc::channel::<()>();
-    let (started_tx, started) = mpsc::channel::<()>();
-    let holder = pool.spawn(move || {
-        started_tx.send(()).unwrap();
-        gate.recv().unwrap();
-    });
-    started.recv().unwrap();
+    let gate = Gate::new();
+    let (holder, _) = common::hold_worker(&pool, &gate);
     let queued = pool.spawn(|| 1);
     let submitter = {
         let pool = pool.clone();
@@ -455,7 +436,7 @@ fn a_submitter_waiting_for_room_gives_up_when_the_pool_shuts_down() {
     };
     let refused = submitter.join().unwrap();
     assert!(refused.unwrap_err().is_cancelled());
-    release.send(()).unwrap();
+    gate.open();
     closer.join().unwrap();
     join_within(holder, "the holder").unwrap();
     assert_eq!(queued.join().unwrap(), 1, "admitted work still runs");

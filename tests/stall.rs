@@ -6,10 +6,10 @@ mod common;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::join_within;
+use common::{Gate, join_within};
 use stealpool::{JoinHandle, Priority, WorkerPool};
 
 type Reports = Arc<Mutex<Vec<(usize, Duration)>>>;
@@ -31,20 +31,13 @@ fn a_stuck_task_is_reported_once_with_its_worker_and_duration() {
     let _watchdog = common::guard("a_stuck_task_is_reported_once_with_its_worker_and_duration");
     let threshold = Duration::from_millis(10);
     let (pool, reports) = watched_pool(2, threshold);
-    let (release, gate) = mpsc::channel::<()>();
-    let (index_tx, index_rx) = mpsc::channel();
-    let stuck = pool.spawn(move || {
-        index_tx
-            .send(stealpool::current_thread_index().unwrap())
-            .unwrap();
-        gate.recv().unwrap();
-    });
-    let worker = index_rx.recv().unwrap();
+    let gate = Gate::new();
+    let (stuck, location) = common::hold_worker(&pool, &gate);
+    let worker = location.1.expect("on a worker");
     common::wait_for("the stall report", || !reports.lock().unwrap().is_empty());
     // Stuck for many more thresholds: still one report for this task.
     std::thread::sleep(threshold * 8);
-    release.send(()).unwrap();
-    join_within(stuck, "the stuck task").unwrap();
+    open_and_join(&gate, stuck, "the stuck task");
     let reports = reports.lock().unwrap().clone();
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert_eq!(reports[0].0, worker);
@@ -100,51 +93,9 @@ fn each_stalled_task_is_reported_and_a_panicking_callback_is_contained() {
 // bounded only to turn a hang into a failure), and a "this has not happened" check is made
 // only where nothing but a bug could make it happen, after giving such a bug ample time.
 
-/// Where tasks wait until the test opens it. It opens when dropped too, so that a failing
-/// test does not leave the pool's threads blocked.
-struct Gate(Arc<(Mutex<bool>, Condvar)>);
-
-/// A task's side of a [`Gate`].
-struct GateWait(Arc<(Mutex<bool>, Condvar)>);
-
-impl Gate {
-    fn new() -> Self {
-        Gate(Arc::new((Mutex::new(false), Condvar::new())))
-    }
-
-    fn waiter(&self) -> GateWait {
-        GateWait(self.0.clone())
-    }
-
-    fn open(&self) {
-        let (open, cond) = &*self.0;
-        *open.lock().unwrap_or_else(PoisonError::into_inner) = true;
-        cond.notify_all();
-    }
-}
-
-impl Drop for Gate {
-    fn drop(&mut self) {
-        self.open();
-    }
-}
-
-impl GateWait {
-    fn wait(&self) {
-        let (open, cond) = &*self.0;
-        let mut open = open.lock().unwrap();
-        while !*open {
-            open = cond.wait(open).unwrap();
-        }
-    }
-}
-
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
-
-/// Where code ran: the thread's name and the worker index (see `common::location`).
-type Location = (Option<String>, Option<usize>);
 
 /// The worker indices the watcher reported stalled, in order.
 type Stalled = Arc<Mutex<Vec<usize>>>;
@@ -203,6 +154,20 @@ fn block_workers(pool: &WorkerPool, width: usize, gate: &Gate) -> Vec<JoinHandle
     handles
 }
 
+/// A [`compensating_pool`] whose `threads` workers are all stuck at the returned gate (see
+/// [`block_workers`]), with the blockers' handles.
+fn blocked_pool(
+    threads: usize,
+    threshold: Duration,
+    extra: Option<usize>,
+    prefix: &'static str,
+) -> (WorkerPool, Stalled, Gate, Vec<JoinHandle<usize>>) {
+    let (pool, stalled) = compensating_pool(threads, threshold, extra, prefix);
+    let gate = Gate::new();
+    let blockers = block_workers(&pool, threads, &gate);
+    (pool, stalled, gate, blockers)
+}
+
 /// Opens `gate` and returns the indices the blockers ran on, sorted.
 fn release(gate: &Gate, blockers: Vec<JoinHandle<usize>>) -> Vec<usize> {
     gate.open();
@@ -214,19 +179,18 @@ fn release(gate: &Gate, blockers: Vec<JoinHandle<usize>>) -> Vec<usize> {
     indices
 }
 
-/// Spawns a task that reports where it runs and then waits at `gate`; returns its handle
-/// once it has started, with where it runs.
-fn stick_one(pool: &WorkerPool, gate: &Gate) -> (JoinHandle<()>, Location) {
-    let (tx, rx) = mpsc::channel();
-    let gate = gate.waiter();
-    let handle = pool.spawn(move || {
-        tx.send(common::location()).unwrap();
-        gate.wait();
-    });
-    let location = rx
-        .recv_timeout(common::LIVENESS)
-        .expect("the stuck task never started");
-    (handle, location)
+/// Opens `gate` and joins `task`, which waits at it; fails the test if the task fails or
+/// does not end within `common::LIVENESS`.
+fn open_and_join(gate: &Gate, task: JoinHandle<()>, what: &str) {
+    gate.open();
+    join_within(task, what).unwrap();
+}
+
+/// Shuts `pool` down, failing the test if that does not return (see
+/// `common::shutdown_within`), and waits for its threads, named `{prefix}*`, to exit.
+fn shut_down(pool: &WorkerPool, what: &str, prefix: &str) {
+    common::shutdown_within(pool, what);
+    common::wait_for_threads_gone(prefix);
 }
 
 /// Joins an OS thread, failing the test if it does not end within `common::LIVENESS`.
@@ -250,9 +214,7 @@ fn run_counters(n: usize) -> Arc<Vec<AtomicUsize>> {
 fn queued_work_runs_on_temporary_workers_while_every_worker_is_stuck() {
     let _watchdog =
         common::guard("queued_work_runs_on_temporary_workers_while_every_worker_is_stuck");
-    let (pool, _) = compensating_pool(2, ms(10), Some(2), "cs-test-");
-    let gate = Gate::new();
-    let blockers = block_workers(&pool, 2, &gate);
+    let (pool, _, gate, blockers) = blocked_pool(2, ms(10), Some(2), "cs-test-");
     let tasks: Vec<_> = (0..200u64)
         .map(|i| pool.spawn(move || (i, common::location())))
         .collect();
@@ -281,20 +243,17 @@ fn queued_work_runs_on_temporary_workers_while_every_worker_is_stuck() {
         2,
         "the width does not count temporary workers"
     );
-    common::shutdown_within(&pool, "a pool that had temporary workers");
-    common::wait_for_threads_gone("cs-test-");
+    shut_down(&pool, "a pool that had temporary workers", "cs-test-");
 }
 
 #[test]
 fn the_cap_holds_when_the_temporary_worker_is_stuck_too() {
     let _watchdog = common::guard("the_cap_holds_when_the_temporary_worker_is_stuck_too");
     let threshold = ms(10);
-    let (pool, stalled) = compensating_pool(1, threshold, Some(1), "ccap-");
-    let gate0 = Gate::new();
-    let blocker = block_workers(&pool, 1, &gate0);
+    let (pool, stalled, gate0, blocker) = blocked_pool(1, threshold, Some(1), "ccap-");
     // A second stuck task: only a temporary worker can take it.
     let gate1 = Gate::new();
-    let (stuck_temp, location) = stick_one(&pool, &gate1);
+    let (stuck_temp, location) = common::hold_worker(&pool, &gate1);
     assert_eq!(location, (Some("ccap-1".to_owned()), Some(1)));
     let ran = Arc::new(AtomicUsize::new(0));
     let queued: Vec<_> = (0..20)
@@ -331,21 +290,17 @@ fn the_cap_holds_when_the_temporary_worker_is_stuck_too() {
     }
     assert_eq!(ran.load(Ordering::SeqCst), 20);
     assert!(!stuck_temp.is_finished());
-    gate1.open();
-    join_within(stuck_temp, "the temporary worker's stuck task").unwrap();
-    common::shutdown_within(&pool, "a pool whose temporary worker was stuck");
-    common::wait_for_threads_gone("ccap-");
+    open_and_join(&gate1, stuck_temp, "the temporary worker's stuck task");
+    shut_down(&pool, "a pool whose temporary worker was stuck", "ccap-");
 }
 
 #[test]
 fn each_stalled_task_may_get_its_own_temporary_worker_up_to_the_cap() {
     let _watchdog =
         common::guard("each_stalled_task_may_get_its_own_temporary_worker_up_to_the_cap");
-    let (pool, _) = compensating_pool(1, ms(10), Some(2), "ctwo-");
-    let gate0 = Gate::new();
-    let blocker = block_workers(&pool, 1, &gate0);
+    let (pool, _, gate0, blocker) = blocked_pool(1, ms(10), Some(2), "ctwo-");
     let gate1 = Gate::new();
-    let (stuck_temp, location) = stick_one(&pool, &gate1);
+    let (stuck_temp, location) = common::hold_worker(&pool, &gate1);
     // One task stalled: one temporary worker (the first temporary slot).
     assert_eq!(location, (Some("ctwo-1".to_owned()), Some(1)));
     // Once that one's task stalls too, a second one runs the queued work.
@@ -356,19 +311,15 @@ fn each_stalled_task_may_get_its_own_temporary_worker_up_to_the_cap() {
     }
     assert!(!stuck_temp.is_finished());
     assert_eq!(release(&gate0, blocker), [0]);
-    gate1.open();
-    join_within(stuck_temp, "the temporary worker's stuck task").unwrap();
-    common::shutdown_within(&pool, "a pool with two temporary workers");
-    common::wait_for_threads_gone("ctwo-");
+    open_and_join(&gate1, stuck_temp, "the temporary worker's stuck task");
+    shut_down(&pool, "a pool with two temporary workers", "ctwo-");
 }
 
 #[test]
 fn one_stalled_task_gets_one_temporary_worker_even_when_more_are_allowed() {
     let _watchdog =
         common::guard("one_stalled_task_gets_one_temporary_worker_even_when_more_are_allowed");
-    let (pool, stalled) = compensating_pool(1, ms(10), Some(3), "cone-");
-    let gate = Gate::new();
-    let blocker = block_workers(&pool, 1, &gate);
+    let (pool, stalled, gate, blocker) = blocked_pool(1, ms(10), Some(3), "cone-");
     // Queued at once, likely before the watcher sees the stall: plenty of work is waiting
     // when it decides how many workers to start.
     let tasks: Vec<_> = (0..300)
@@ -397,16 +348,13 @@ fn one_stalled_task_gets_one_temporary_worker_even_when_more_are_allowed() {
          {stalled:?})"
     );
     assert_eq!(release(&gate, blocker), [0]);
-    common::shutdown_within(&pool, "a pool that had a temporary worker");
-    common::wait_for_threads_gone("cone-");
+    shut_down(&pool, "a pool that had a temporary worker", "cone-");
 }
 
 #[test]
 fn temporary_workers_leave_once_the_stall_is_over() {
     let _watchdog = common::guard("temporary_workers_leave_once_the_stall_is_over");
-    let (pool, _) = compensating_pool(2, ms(20), Some(2), "cleave-");
-    let gate = Gate::new();
-    let blockers = block_workers(&pool, 2, &gate);
+    let (pool, _, gate, blockers) = blocked_pool(2, ms(20), Some(2), "cleave-");
     let tasks: Vec<_> = (0..100)
         .map(|_| {
             pool.spawn(|| {
@@ -446,8 +394,7 @@ fn temporary_workers_leave_once_the_stall_is_over() {
     common::wait_for("no temporary worker to be left", || {
         common::threads_named("cleave-") == 2
     });
-    common::shutdown_within(&pool, "a pool whose temporary workers left");
-    common::wait_for_threads_gone("cleave-");
+    shut_down(&pool, "a pool whose temporary workers left", "cleave-");
 }
 
 /// Tasks that each spawn their successor until told to stop: the queues never run dry, so a
@@ -477,9 +424,7 @@ fn a_temporary_worker_leaves_between_tasks_once_the_stall_ends_although_work_rem
         "a_temporary_worker_leaves_between_tasks_once_the_stall_ends_although_work_remains",
     );
     const CHAINS: usize = 4;
-    let (pool, _) = compensating_pool(1, ms(50), Some(1), "cret-");
-    let gate = Gate::new();
-    let blocker = block_workers(&pool, 1, &gate);
+    let (pool, _, gate, blocker) = blocked_pool(1, ms(50), Some(1), "cret-");
     let chains = Arc::new(Chains {
         stop: AtomicBool::new(false),
         live: AtomicUsize::new(CHAINS),
@@ -513,16 +458,13 @@ fn a_temporary_worker_leaves_between_tasks_once_the_stall_ends_although_work_rem
     common::wait_for("every chain to end", || {
         chains.live.load(Ordering::SeqCst) == 0
     });
-    common::shutdown_within(&pool, "a pool whose temporary worker retired");
-    common::wait_for_threads_gone("cret-");
+    shut_down(&pool, "a pool whose temporary worker retired", "cret-");
 }
 
 /// Without compensation (no setting, or 0) a stuck worker's queued work waits for it.
 fn nothing_extra_starts(extra: Option<usize>, prefix: &'static str) {
     let threshold = ms(10);
-    let (pool, stalled) = compensating_pool(1, threshold, extra, prefix);
-    let gate = Gate::new();
-    let blocker = block_workers(&pool, 1, &gate);
+    let (pool, stalled, gate, blocker) = blocked_pool(1, threshold, extra, prefix);
     let ran = Arc::new(AtomicUsize::new(0));
     let queued: Vec<_> = (0..20)
         .map(|_| {
@@ -555,8 +497,7 @@ fn nothing_extra_starts(extra: Option<usize>, prefix: &'static str) {
     for handle in queued {
         assert_eq!(join_within(handle, "queued work").unwrap(), worker0);
     }
-    common::shutdown_within(&pool, "a pool without compensation");
-    common::wait_for_threads_gone(prefix);
+    shut_down(&pool, "a pool without compensation", prefix);
 }
 
 #[test]
@@ -576,9 +517,7 @@ fn shutdown_runs_queued_work_on_temporary_workers_while_a_worker_is_stuck() {
     let _watchdog =
         common::guard("shutdown_runs_queued_work_on_temporary_workers_while_a_worker_is_stuck");
     const N: usize = 200;
-    let (pool, _) = compensating_pool(1, ms(10), Some(1), "cshut-");
-    let gate = Gate::new();
-    let blocker = block_workers(&pool, 1, &gate);
+    let (pool, _, gate, blocker) = blocked_pool(1, ms(10), Some(1), "cshut-");
     let runs = run_counters(N);
     let handles: Vec<_> = (0..N)
         .map(|i| {
@@ -611,9 +550,7 @@ fn shutdown_runs_queued_work_on_temporary_workers_while_a_worker_is_stuck() {
 #[test]
 fn a_closed_pool_does_not_end_while_a_temporary_worker_runs() {
     let _watchdog = common::guard("a_closed_pool_does_not_end_while_a_temporary_worker_runs");
-    let (pool, _) = compensating_pool(1, ms(10), Some(1), "cend-");
-    let gate0 = Gate::new();
-    let blocker = block_workers(&pool, 1, &gate0);
+    let (pool, _, gate0, blocker) = blocked_pool(1, ms(10), Some(1), "cend-");
     // A task on the temporary worker that, once let go, hands work to the pool and waits for
     // it (on a channel, not a join, which would run it right here), reports, and then waits
     // once more before it returns.
@@ -638,19 +575,19 @@ fn a_closed_pool_does_not_end_while_a_temporary_worker_runs() {
     // Worker 0 runs what was queued meanwhile, then has nothing to do in a closed pool: it
     // goes to sleep, and must not end the pool while the temporary worker runs a task.
     assert_eq!(release(&gate0, blocker), [0]);
-    let worker0_asleep = || {
+    let worker0_asleep_and_the_pool_open = || {
         common::wait_for("worker 0 to go to sleep", || {
             common::thread_stats("cend-0")
                 .iter()
                 .all(|&(state, _)| state == 'S')
         });
+        std::thread::sleep(ms(50));
+        assert!(
+            !closer.is_finished(),
+            "shutdown returned while a task was running"
+        );
     };
-    worker0_asleep();
-    std::thread::sleep(ms(50));
-    assert!(
-        !closer.is_finished(),
-        "shutdown returned while a task was running"
-    );
+    worker0_asleep_and_the_pool_open();
     gate_t.open();
     assert_eq!(
         handed.recv_timeout(common::LIVENESS).unwrap(),
@@ -659,14 +596,8 @@ fn a_closed_pool_does_not_end_while_a_temporary_worker_runs() {
     );
     // Worker 0 goes back to sleep; the temporary worker's task ends after that, and the
     // temporary worker, leaving last, must end the pool.
-    worker0_asleep();
-    std::thread::sleep(ms(50));
-    assert!(
-        !closer.is_finished(),
-        "shutdown returned while a task was running"
-    );
-    gate_end.open();
-    join_within(on_temp, "the temporary worker's task").unwrap();
+    worker0_asleep_and_the_pool_open();
+    open_and_join(&gate_end, on_temp, "the temporary worker's task");
     join_thread_within(closer, "shutdown to return after the temporary worker left");
     common::wait_for_threads_gone("cend-");
 }
@@ -680,9 +611,7 @@ fn shutdown_now_while_temporary_workers_run_cancels_or_runs_each_task_once() {
     // (a very slow machine may let the temporary workers run everything before the call).
     let mut mixed = false;
     for _round in 0..10 {
-        let (pool, _) = compensating_pool(2, ms(10), Some(2), "cnow-");
-        let gate = Gate::new();
-        let blockers = block_workers(&pool, 2, &gate);
+        let (pool, _, gate, blockers) = blocked_pool(2, ms(10), Some(2), "cnow-");
         let runs = run_counters(N);
         let handles: Vec<_> = (0..N)
             .map(|i| {
@@ -739,11 +668,9 @@ fn shutdown_now_while_temporary_workers_run_cancels_or_runs_each_task_once() {
 fn shutdown_now_cancels_work_queued_behind_stuck_temporary_workers() {
     let _watchdog =
         common::guard("shutdown_now_cancels_work_queued_behind_stuck_temporary_workers");
-    let (pool, _) = compensating_pool(1, ms(10), Some(1), "ccan-");
-    let gate0 = Gate::new();
-    let blocker = block_workers(&pool, 1, &gate0);
+    let (pool, _, gate0, blocker) = blocked_pool(1, ms(10), Some(1), "ccan-");
     let gate1 = Gate::new();
-    let (stuck_temp, location) = stick_one(&pool, &gate1);
+    let (stuck_temp, location) = common::hold_worker(&pool, &gate1);
     assert_eq!(location.1, Some(1));
     let runs = run_counters(50);
     let queued: Vec<_> = (0..50)
@@ -766,8 +693,7 @@ fn shutdown_now_cancels_work_queued_behind_stuck_temporary_workers() {
     assert!(!closer.is_finished());
     assert!(!stuck_temp.is_finished());
     assert_eq!(release(&gate0, blocker), [0]);
-    gate1.open();
-    join_within(stuck_temp, "the temporary worker's running task").unwrap();
+    open_and_join(&gate1, stuck_temp, "the temporary worker's running task");
     join_thread_within(closer, "shutdown_now to return");
     common::wait_for_threads_gone("ccan-");
 }
@@ -776,9 +702,7 @@ fn shutdown_now_cancels_work_queued_behind_stuck_temporary_workers() {
 fn a_task_that_panics_on_a_temporary_worker_is_reported_and_work_goes_on() {
     let _watchdog =
         common::guard("a_task_that_panics_on_a_temporary_worker_is_reported_and_work_goes_on");
-    let (pool, _) = compensating_pool(1, ms(10), Some(1), "cpan-");
-    let gate = Gate::new();
-    let blocker = block_workers(&pool, 1, &gate);
+    let (pool, _, gate, blocker) = blocked_pool(1, ms(10), Some(1), "cpan-");
     let boom = pool.spawn(|| -> usize {
         panic!("a task on a temporary worker panics (expected by this test)");
     });
@@ -794,8 +718,7 @@ fn a_task_that_panics_on_a_temporary_worker_is_reported_and_work_goes_on() {
         );
     }
     assert_eq!(release(&gate, blocker), [0]);
-    common::shutdown_within(&pool, "a pool whose temporary worker saw a panic");
-    common::wait_for_threads_gone("cpan-");
+    shut_down(&pool, "a pool whose temporary worker saw a panic", "cpan-");
 }
 
 fn tree_sum(lo: u64, hi: u64) -> u64 {
@@ -810,9 +733,7 @@ fn tree_sum(lo: u64, hi: u64) -> u64 {
 #[test]
 fn joins_and_scopes_run_on_temporary_workers() {
     let _watchdog = common::guard("joins_and_scopes_run_on_temporary_workers");
-    let (pool, _) = compensating_pool(1, ms(10), Some(2), "cnest-");
-    let gate = Gate::new();
-    let blocker = block_workers(&pool, 1, &gate);
+    let (pool, _, gate, blocker) = blocked_pool(1, ms(10), Some(2), "cnest-");
     let outer = pool.spawn(|| {
         let sum = tree_sum(0, 100_000);
         let seen = Mutex::new(Vec::new());
@@ -839,8 +760,11 @@ fn joins_and_scopes_run_on_temporary_workers() {
         "scope tasks ran at {seen:?} while worker 0 was stuck"
     );
     assert_eq!(release(&gate, blocker), [0]);
-    common::shutdown_within(&pool, "a pool that nested work on temporary workers");
-    common::wait_for_threads_gone("cnest-");
+    shut_down(
+        &pool,
+        "a pool that nested work on temporary workers",
+        "cnest-",
+    );
 }
 
 #[test]
@@ -863,8 +787,7 @@ fn a_temporary_worker_gets_the_default_name_when_the_name_function_panics_for_it
     let location = join_within(pool.spawn(common::location), "work behind a stuck worker").unwrap();
     assert_eq!(location, (Some("stealpool-1".to_owned()), Some(1)));
     assert_eq!(release(&gate, blocker), [0]);
-    common::shutdown_within(&pool, "a pool whose name function panicked");
-    common::wait_for_threads_gone("cfb-");
+    shut_down(&pool, "a pool whose name function panicked", "cfb-");
 }
 
 #[test]
@@ -890,16 +813,13 @@ fn a_task_waiting_for_work_it_queued_is_unblocked_by_a_temporary_worker() {
         Some((Some("cdead-1".to_owned()), Some(1))),
         "the queued task should have run on a temporary worker"
     );
-    common::shutdown_within(&pool, "a pool that compensated a waiting task");
-    common::wait_for_threads_gone("cdead-");
+    shut_down(&pool, "a pool that compensated a waiting task", "cdead-");
 }
 
 #[test]
 fn queued_work_of_every_priority_runs_on_a_temporary_worker() {
     let _watchdog = common::guard("queued_work_of_every_priority_runs_on_a_temporary_worker");
-    let (pool, _) = compensating_pool(1, ms(10), Some(1), "cprio-");
-    let gate = Gate::new();
-    let blocker = block_workers(&pool, 1, &gate);
+    let (pool, _, gate, blocker) = blocked_pool(1, ms(10), Some(1), "cprio-");
     let tasks: Vec<_> = [Priority::Low, Priority::Normal, Priority::High]
         .into_iter()
         .flat_map(|priority| {
@@ -921,6 +841,9 @@ fn queued_work_of_every_priority_runs_on_a_temporary_worker() {
         assert_eq!(index, Some(1));
     }
     assert_eq!(release(&gate, blocker), [0]);
-    common::shutdown_within(&pool, "a pool with prioritised work on a temporary worker");
-    common::wait_for_threads_gone("cprio-");
+    shut_down(
+        &pool,
+        "a pool with prioritised work on a temporary worker",
+        "cprio-",
+    );
 }

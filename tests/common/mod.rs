@@ -1,12 +1,13 @@
 //! Helpers shared by the integration tests: bounded waits for liveness (never timing
-//! assertions), a process-aborting watchdog, and a look at this process's threads.
+//! assertions), a process-aborting watchdog, a look at this process's threads, and a gate
+//! for holding workers.
 
 // Every test binary compiles this module but uses only some of it.
 #![allow(dead_code)]
 
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::task::{Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
@@ -171,8 +172,11 @@ impl Wake for CountingWaker {
     }
 }
 
+/// Where code runs: the OS thread's name and the worker index (see [`location`]).
+pub type Location = (Option<String>, Option<usize>);
+
 /// Where the calling code runs: the OS thread's name and the worker index.
-pub fn location() -> (Option<String>, Option<usize>) {
+pub fn location() -> Location {
     (
         thread::current().name().map(str::to_owned),
         stealpool::current_thread_index(),
@@ -278,4 +282,61 @@ pub fn guard_noting(test: &'static str, note: String) -> Watchdog {
         }
     });
     Watchdog { _alive: tx }
+}
+
+/// Where tasks wait until the test opens it. It opens when dropped too, so that a failing
+/// test does not leave the pool's threads blocked.
+pub struct Gate(Arc<(Mutex<bool>, Condvar)>);
+
+/// A task's side of a [`Gate`].
+pub struct GateWait(Arc<(Mutex<bool>, Condvar)>);
+
+impl Gate {
+    pub fn new() -> Self {
+        Gate(Arc::new((Mutex::new(false), Condvar::new())))
+    }
+
+    pub fn waiter(&self) -> GateWait {
+        GateWait(self.0.clone())
+    }
+
+    /// Lets every task waiting at the gate go, and any that comes to it later.
+    pub fn open(&self) {
+        let (open, cond) = &*self.0;
+        *open.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        cond.notify_all();
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.open();
+    }
+}
+
+impl GateWait {
+    /// Blocks until the gate opens.
+    pub fn wait(&self) {
+        let (open, cond) = &*self.0;
+        let mut open = open.lock().unwrap();
+        while !*open {
+            open = cond.wait(open).unwrap();
+        }
+    }
+}
+
+/// Holds a worker of `pool`: spawns a task that waits at `gate`, and returns its handle once
+/// it has started, with where it runs. Fails the test if it does not start within
+/// [`LIVENESS`].
+pub fn hold_worker(pool: &WorkerPool, gate: &Gate) -> (JoinHandle<()>, Location) {
+    let (started_tx, started) = mpsc::channel();
+    let gate = gate.waiter();
+    let handle = pool.spawn(move || {
+        started_tx.send(location()).unwrap();
+        gate.wait();
+    });
+    let location = started
+        .recv_timeout(LIVENESS)
+        .expect("the task holding a worker never started");
+    (handle, location)
 }
