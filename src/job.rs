@@ -19,6 +19,7 @@ use std::ptr::NonNull;
 
 use crate::latch::WakeLatch;
 use crate::loom::cell::UnsafeCell;
+use crate::metrics::Tally;
 
 /// How a queued job is to be consumed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,11 +30,28 @@ pub(crate) enum JobMode {
     Abort,
 }
 
+/// What executing a job did, for the pool's metrics (see `crate::metrics`). Only spawned
+/// tasks and scope tasks count as tasks; join halves and installed closures do not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "the caller counts what became of the job"]
+pub(crate) enum Outcome {
+    /// A task ran and returned.
+    Completed,
+    /// A task ran and panicked.
+    Panicked,
+    /// A task was resolved as cancelled without running: its handle cancelled it while it
+    /// was queued, or the pool aborted it.
+    Cancelled,
+    /// Not a task (a join half, an installed closure), or a scope task sent back to its
+    /// queue (it is counted when it runs).
+    NotATask,
+}
+
 /// A pointer to a queued job and the function that consumes it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct JobRef {
     pointer: NonNull<()>,
-    execute_fn: unsafe fn(NonNull<()>, JobMode),
+    execute_fn: unsafe fn(NonNull<()>, JobMode, Tally<'_>) -> Outcome,
 }
 
 // SAFETY: a JobRef is only created for jobs whose closures are `Send` (see `JobRef::new`'s
@@ -46,7 +64,7 @@ impl JobRef {
     /// `execute_fn(pointer, mode)` must be sound to call from any thread exactly once.
     pub(crate) unsafe fn new(
         pointer: NonNull<()>,
-        execute_fn: unsafe fn(NonNull<()>, JobMode),
+        execute_fn: unsafe fn(NonNull<()>, JobMode, Tally<'_>) -> Outcome,
     ) -> Self {
         JobRef {
             pointer,
@@ -59,13 +77,15 @@ impl JobRef {
         self.pointer == other.pointer
     }
 
-    /// Consumes the job.
+    /// Consumes the job and says what became of it. A task counts its outcome in `tally`
+    /// before anyone waiting for it can see it finish (so a metrics snapshot taken after a
+    /// `join` returns includes that task).
     ///
     /// # Safety
     /// Called at most once per job (the queues hand each `JobRef` out exactly once).
-    pub(crate) unsafe fn execute(self, mode: JobMode) {
+    pub(crate) unsafe fn execute(self, mode: JobMode, tally: Tally<'_>) -> Outcome {
         // SAFETY: the caller guarantees a single call; `new`'s contract keeps the pointer valid.
-        unsafe { (self.execute_fn)(self.pointer, mode) }
+        unsafe { (self.execute_fn)(self.pointer, mode, tally) }
     }
 }
 
@@ -117,7 +137,7 @@ where
         unsafe { JobRef::new(pointer, Self::execute) }
     }
 
-    unsafe fn execute(pointer: NonNull<()>, mode: JobMode) {
+    unsafe fn execute(pointer: NonNull<()>, mode: JobMode, _: Tally<'_>) -> Outcome {
         // SAFETY: `pointer` came from `as_job_ref` on a live `StackJob<F, R>`.
         let this = unsafe { pointer.cast::<Self>().as_ref() };
         let outcome = match mode {
@@ -136,6 +156,7 @@ where
         this.result.with_mut(|r| unsafe { *r = outcome });
         // After this call the owner may return and free the job: touch nothing afterwards.
         this.latch.set();
+        Outcome::NotATask
     }
 
     /// Runs the closure on the calling thread, bypassing the latch. For the owner of a job

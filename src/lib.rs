@@ -72,6 +72,7 @@ mod join;
 mod lane;
 mod latch;
 mod loom;
+mod metrics;
 mod pool;
 mod registry;
 mod scope;
@@ -79,6 +80,7 @@ mod sleep;
 mod stall;
 mod submit;
 mod task;
+mod trace;
 mod unwind;
 mod worker;
 
@@ -90,6 +92,7 @@ pub use builder::{
 pub use error::TaskError;
 pub use global::{current_priority, current_thread_index, is_cancelled, join, scope, spawn};
 pub use lane::Priority;
+pub use metrics::{Histogram, LaneMetrics, Metrics, WorkerMetrics};
 pub use pool::WorkerPool;
 pub use scope::Scope;
 pub use task::JoinHandle;

@@ -6,6 +6,7 @@ use crate::backpressure::SpawnError;
 use crate::builder::{self, PoolBuilder};
 use crate::lane::Priority;
 use crate::loom::sync::Arc;
+use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::scope::Scope;
 use crate::task::JoinHandle;
@@ -245,6 +246,28 @@ impl WorkerPool {
         self.inner.registry.num_threads()
     }
 
+    /// A snapshot of what the pool has counted: tasks completed, panicked, cancelled and
+    /// queued, steals, replaced workers, per-worker and per-lane figures, and (with
+    /// [`record_timing`](crate::PoolBuilder::record_timing)) wait and run time histograms.
+    /// Cheap to take: no lock, a few loads per worker and lane. See [`Metrics`] for what each
+    /// figure means; `Display` prints it as a short table.
+    ///
+    /// ```
+    /// let pool = stealpool::WorkerPool::builder().num_threads(2).build()?;
+    /// let handles: Vec<_> = (0..8).map(|i| pool.spawn(move || i)).collect();
+    /// for handle in handles {
+    ///     handle.join().unwrap();
+    /// }
+    /// let metrics = pool.metrics();
+    /// assert_eq!(metrics.completed(), 8);
+    /// assert_eq!(metrics.workers().len(), 2);
+    /// assert_eq!(metrics.workers().iter().map(|w| w.tasks_run()).sum::<u64>(), 8);
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn metrics(&self) -> Metrics {
+        self.inner.registry.metrics()
+    }
+
     /// Shuts the pool down gracefully: refuses new work from outside the pool, runs everything
     /// already queued (including what those tasks spawn), then joins the worker threads.
     ///
@@ -271,6 +294,7 @@ impl WorkerPool {
     /// ```
     pub fn shutdown(&self) {
         let registry = &self.inner.registry;
+        crate::trace::shutdown("graceful");
         registry.close();
         if registry.current_worker().is_none() {
             registry.wait_for_exit();
@@ -314,6 +338,7 @@ impl WorkerPool {
     /// ```
     pub fn shutdown_now(&self) {
         let registry = &self.inner.registry;
+        crate::trace::shutdown("now");
         registry.close();
         registry.cancel_queued();
         if registry.current_worker().is_none() {
@@ -341,6 +366,7 @@ impl WorkerPool {
     /// ```
     pub fn shutdown_timeout(&self, timeout: std::time::Duration) -> bool {
         let registry = &self.inner.registry;
+        crate::trace::shutdown("timeout");
         registry.close();
         if registry.current_worker().is_some() {
             return false;

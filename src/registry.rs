@@ -14,7 +14,7 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use crossbeam_utils::CachePadded;
 
 use crate::backpressure::{Admitted, Limit, SpawnError};
-use crate::builder::{PanicHandlerFn, ThreadNameFn};
+use crate::builder::{HookFn, PanicHandlerFn, ThreadNameFn};
 use crate::job::{JobMode, JobRef, StackJob, StackOutcome};
 use crate::join;
 use crate::lane::{LANES, NORMAL};
@@ -22,6 +22,7 @@ use crate::loom::sync::Arc;
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::loom::sync::{Condvar, Mutex};
 use crate::loom::thread;
+use crate::metrics::{Metrics, PoolCounters, Tally};
 use crate::scope::{self, Scope};
 use crate::sleep::Sleep;
 use crate::stall::StallWatch;
@@ -45,6 +46,11 @@ pub(crate) struct ThreadConfig {
     /// `PoolBuilder::stall_threshold` and `on_stall`.
     pub(crate) stall_threshold: Option<std::time::Duration>,
     pub(crate) on_stall: Option<StdArc<crate::stall::StallFn>>,
+    /// `PoolBuilder::record_timing`.
+    pub(crate) record_timing: bool,
+    /// `PoolBuilder::on_thread_start` and `on_thread_stop`.
+    pub(crate) on_thread_start: Option<StdArc<HookFn>>,
+    pub(crate) on_thread_stop: Option<StdArc<HookFn>>,
 }
 
 /// What a newly started thread receives when it takes over a slot.
@@ -102,6 +108,8 @@ pub(crate) struct Registry {
     limit: Option<Limit>,
     /// Stall detection, if the builder set a threshold.
     stall_watch: Option<StallWatch>,
+    /// What the pool counts about itself (see `crate::metrics`).
+    counters: PoolCounters,
 }
 
 impl Registry {
@@ -150,6 +158,7 @@ impl Registry {
                     thread_config.on_stall.clone(),
                 )
             }),
+            counters: PoolCounters::new(slots, thread_config.record_timing),
             thread_config,
             workers_replaced: AtomicUsize::new(0),
         }
@@ -203,6 +212,7 @@ impl Registry {
         };
         let Err(refused) = Self::start_with(this, index, Role::Worker, handover) else {
             this.workers_replaced.fetch_add(1, Ordering::Relaxed);
+            crate::trace::worker_replaced(index);
             return;
         };
         // No thread: the jobs go where the other workers (or the final drain) find them.
@@ -352,7 +362,6 @@ impl Registry {
     }
 
     /// How many worker threads were started to replace one that died.
-    #[cfg_attr(any(not(test), loom), allow(dead_code))]
     pub(crate) fn workers_replaced(&self) -> usize {
         self.workers_replaced.load(Ordering::Relaxed)
     }
@@ -455,7 +464,8 @@ impl Registry {
             if let Some(worker) = this.current_worker() {
                 // Full, and called by one of our own workers: waiting could deadlock the
                 // pool, so the task runs here and now.
-                let (job, handle) = task::new_task(func);
+                let (job, handle) = this.new_task(func);
+                worker.counters().submitted(lane);
                 worker.execute(job, lane);
                 return handle;
             }
@@ -497,12 +507,68 @@ impl Registry {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (job, handle) = task::new_task(func);
+        let (job, handle) = self.new_task(func);
         match self.current_worker() {
-            Some(worker) => worker.push_lane(job, lane),
-            None => self.inject(job, lane),
+            Some(worker) => {
+                worker.counters().submitted(lane);
+                worker.push_lane(job, lane);
+            }
+            None => {
+                self.counters.submitted_outside(lane);
+                self.inject(job, lane);
+            }
         }
         handle
+    }
+
+    /// A task cell for `func`; with timing on, the closure is wrapped to record its wait and
+    /// run times (see `crate::metrics`).
+    #[inline]
+    fn new_task<F, T>(&self, func: F) -> (JobRef, JoinHandle<T>)
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.counters.timing() {
+            task::new_task(crate::metrics::timed(func))
+        } else {
+            task::new_task(func)
+        }
+    }
+
+    /// What the pool counts about itself.
+    pub(crate) fn counters(&self) -> &PoolCounters {
+        &self.counters
+    }
+
+    /// A snapshot of the pool's counters (see `WorkerPool::metrics`).
+    pub(crate) fn metrics(&self) -> Metrics {
+        let queued = std::array::from_fn(|lane| {
+            self.injectors[lane].len()
+                + self
+                    .stealers
+                    .iter()
+                    .map(|lanes| lanes[lane].len())
+                    .sum::<usize>()
+        });
+        let stalls = self.stall_watch.as_ref().map_or(0, |w| w.stalls() as u64);
+        self.counters
+            .snapshot(self.width, queued, self.workers_replaced() as u64, stalls)
+    }
+
+    /// Runs a thread hook (`on_thread_start`/`on_thread_stop`) for slot `index`. A hook that
+    /// panics is reported like a detached task's panic; the thread carries on.
+    pub(crate) fn run_hook(&self, hook: &Option<StdArc<HookFn>>, index: usize) {
+        if let Some(hook) = hook {
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| hook(index))) {
+                self.report_detached_panic(payload);
+            }
+        }
+    }
+
+    /// The pool's settings for its threads.
+    pub(crate) fn thread_config(&self) -> &ThreadConfig {
+        &self.thread_config
     }
 
     /// Queues a job from outside the pool. If the pool no longer takes work the job is
@@ -594,7 +660,7 @@ impl Registry {
         for (job, lane) in taken {
             self.taken(lane);
             // SAFETY: a job stolen from a queue is ours to execute, once.
-            unsafe { job.execute(JobMode::Abort) };
+            let _ = unsafe { job.execute(JobMode::Abort, Tally::Pool(&self.counters, lane)) };
         }
     }
 
@@ -624,6 +690,7 @@ impl Registry {
             if let Some(watch) = &self.stall_watch {
                 watch.end();
             }
+            crate::trace::pool_stopped();
             self.all_exited.notify_all();
         }
     }
@@ -705,6 +772,10 @@ impl Injectors for Registry {
     #[inline]
     fn on_taken(&self, lane: usize) {
         self.taken(lane);
+    }
+
+    fn tally(&self, lane: usize) -> Tally<'_> {
+        Tally::Pool(&self.counters, lane)
     }
 }
 

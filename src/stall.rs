@@ -154,6 +154,7 @@ pub(crate) fn watch(registry: Arc<Registry>) {
             if running > threshold_nanos && started != reported[index] {
                 reported[index] = started;
                 watch.stalls.fetch_add(1, Ordering::Relaxed);
+                crate::trace::stall_detected(index, Duration::from_nanos(running));
                 if let Some(on_stall) = &watch.on_stall {
                     let on_stall = on_stall.clone();
                     crate::unwind::call_quietly(move || {

@@ -13,8 +13,9 @@ std::thread_local! {
 /// `catch_unwind` for user code: also notes that this thread saw a panic.
 pub(crate) fn catch_user<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
     let result = panic::catch_unwind(AssertUnwindSafe(f));
-    if result.is_err() {
+    if let Err(payload) = &result {
         PANICKED.with(|p| p.set(true));
+        crate::trace::panic_caught(&**payload);
     }
     result
 }

@@ -33,6 +33,7 @@ use crate::job::{JobMode, JobRef};
 use crate::lane::{HIGH, LANES, LOW, NORMAL};
 use crate::loom::sync::Arc;
 use crate::loom::sync::atomic::Ordering;
+use crate::metrics::{SlotCounters, Tally};
 use crate::registry::{Registry, ShareRequest};
 use crate::sleep::{SleepKind, Wakeup};
 
@@ -89,6 +90,8 @@ pub(crate) struct WorkerThread {
     share_request: Arc<ShareRequest>,
     /// The main loop counts this worker as searching (see `crate::sleep`).
     searching: Cell<bool>,
+    /// This slot's counters (see `crate::metrics`); only this thread writes them.
+    counters: Arc<crossbeam_utils::CachePadded<SlotCounters>>,
 }
 
 /// Wakes one particular worker (the one waiting in a join).
@@ -125,6 +128,12 @@ impl WorkerThread {
 
     pub(crate) fn registry(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    /// This slot's counters.
+    #[inline]
+    pub(crate) fn counters(&self) -> &SlotCounters {
+        &self.counters
     }
 
     /// The lane of the task this worker is running.
@@ -377,6 +386,7 @@ impl WorkerThread {
                 }
                 match stealers[victim][lane].steal() {
                     Steal::Success(job) => {
+                        self.counters.stole();
                         // Ask the victim to put its next frame where the one just taken
                         // was, so that the next thief (or this one, when it runs out)
                         // finds work at once instead of waiting for the victim's next join.
@@ -408,7 +418,7 @@ impl WorkerThread {
     pub(crate) fn execute(&self, job: JobRef, lane: usize) {
         let outer = self.lane.replace(lane);
         // SAFETY: a job taken from a queue is executed exactly once, here.
-        unsafe { job.execute(JobMode::Run) };
+        let _ = unsafe { job.execute(JobMode::Run, Tally::Slot(&self.counters, lane)) };
         self.lane.set(outer);
     }
 
@@ -442,6 +452,7 @@ impl WorkerThread {
                     if !searching.get() {
                         self.registry.sleep.start_searching();
                         searching.set(true);
+                        self.registry.counters().idle(self.index);
                     }
                     self.search()
                 }
@@ -451,6 +462,7 @@ impl WorkerThread {
                     if searching.get() {
                         self.stop_searching();
                         searching.set(false);
+                        self.registry.counters().busy(self.index);
                     }
                     if self.run_top_level(job, lane) {
                         return LoopEnd::Retire;
@@ -458,6 +470,7 @@ impl WorkerThread {
                 }
                 None => {
                     let probe = || self.registry.has_work();
+                    self.counters.parked();
                     match self
                         .registry
                         .sleep
@@ -506,9 +519,14 @@ impl WorkerThread {
                 return output;
             }
             let probe = || awaited.is_done() || self.registry.has_work();
+            // Asleep inside a task: idle time, unlike the search before it.
+            let counters = self.registry.counters();
+            counters.idle(self.index);
+            self.counters.parked();
             self.registry
                 .sleep
                 .sleep(self.index, SleepKind::Join, searching, &probe);
+            counters.busy(self.index);
             searching = true;
         }
         if searching {
@@ -614,6 +632,7 @@ impl WorkerThread {
             index,
         }));
         let share_request = registry.share_request(index);
+        let counters = registry.counters().slot(index);
         WorkerThread {
             index,
             deques,
@@ -627,6 +646,7 @@ impl WorkerThread {
             waker,
             frames: UnsafeCell::new(Vec::with_capacity(64)),
             share_request,
+            counters,
             shared: Cell::new(0),
             searching: Cell::new(false),
         }
@@ -674,9 +694,15 @@ fn run_as<R>(
     worker: WorkerThread,
     body: impl FnOnce(&WorkerThread) -> R,
 ) -> (std::thread::Result<R>, WorkerThread) {
+    let registry = worker.registry.clone();
+    let index = worker.index;
+    registry.counters().thread_started(index);
     CURRENT.with(|c| c.set(&worker));
+    registry.run_hook(&registry.thread_config().on_thread_start, index);
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| body(&worker)));
+    registry.run_hook(&registry.thread_config().on_thread_stop, index);
     CURRENT.with(|c| c.set(ptr::null()));
+    registry.counters().idle(index);
     (outcome, worker)
 }
 
@@ -741,7 +767,11 @@ mod tests {
 
     /// Panics outside any task's `catch_unwind`: the worker loop itself unwinds, as it would
     /// if a bug (or a user hook) panicked there.
-    unsafe fn explode(_: NonNull<()>, _: JobMode) {
+    unsafe fn explode(
+        _: NonNull<()>,
+        _: JobMode,
+        _: crate::metrics::Tally<'_>,
+    ) -> crate::job::Outcome {
         panic!("injected worker fault (expected by this test)");
     }
 

@@ -14,9 +14,10 @@ use std::marker::PhantomData;
 use std::panic;
 use std::ptr::NonNull;
 
-use crate::job::{JobMode, JobRef};
+use crate::job::{JobMode, JobRef, Outcome};
 use crate::latch::CountLatch;
 use crate::loom::sync::{Arc, Mutex};
+use crate::metrics::Tally;
 use crate::registry::Registry;
 use crate::worker::current_lane;
 
@@ -116,6 +117,21 @@ impl<'scope> Scope<'scope> {
     where
         BODY: FnOnce(&Scope<'scope>) + Send + 'scope,
     {
+        if self.on_pool && self.registry.counters().timing() {
+            let spawned = crate::metrics::Spawned::now();
+            self.spawn_job(move |scope: &Scope<'scope>| {
+                let _running = spawned.start();
+                body(scope)
+            });
+        } else {
+            self.spawn_job(body);
+        }
+    }
+
+    fn spawn_job<BODY>(&self, body: BODY)
+    where
+        BODY: FnOnce(&Scope<'scope>) + Send + 'scope,
+    {
         // The caller is inside the scope (its closure or a running job), which holds a count
         // of its own, so `pending` cannot reach zero meanwhile.
         self.pending.increment();
@@ -126,16 +142,24 @@ impl<'scope> Scope<'scope> {
         // alive until `pending` is zero, which needs that call.
         let job = unsafe { JobRef::new(pointer, ScopeJob::<'scope, BODY>::execute) };
         if !self.on_pool {
+            // The pool is shut down and the scope runs on the caller: not the pool's work, so
+            // not counted in its metrics.
             // SAFETY: the job was never queued; this is its one execution.
-            unsafe { job.execute(JobMode::Run) };
+            let _ = unsafe { job.execute(JobMode::Run, Tally::Nowhere) };
             return;
         }
         match self.registry.current_worker() {
-            Some(worker) => worker.push(job),
+            Some(worker) => {
+                worker.counters().submitted(worker.lane());
+                worker.push(job);
+            }
             // A thread outside the pool (the scope was handed to it): the owner's wait keeps
             // the pool from terminating until this job has run, so the injector is safe even
             // after shutdown.
-            None => self.registry.inject_owned(job, self.lane),
+            None => {
+                self.registry.counters().submitted_outside(self.lane);
+                self.registry.inject_owned(job, self.lane);
+            }
         }
     }
 
@@ -170,7 +194,7 @@ where
 {
     /// Runs the body, records a panic, and counts the job done; in `Abort` mode, requeues the
     /// job instead.
-    unsafe fn execute(pointer: NonNull<()>, mode: JobMode) {
+    unsafe fn execute(pointer: NonNull<()>, mode: JobMode, tally: Tally<'_>) -> Outcome {
         if mode == JobMode::Abort {
             // A scope job is part of work already admitted (its scope's owner is waiting for
             // it), so `shutdown_now` does not cancel it: it goes back to the queue it came
@@ -181,7 +205,7 @@ where
             // SAFETY: as in `Scope::spawn`: the same pointer and function, executed once later.
             let job = unsafe { JobRef::new(pointer, Self::execute) };
             scope.registry.inject_owned(job, scope.lane);
-            return;
+            return Outcome::NotATask;
         }
         // SAFETY: `pointer` came from `Box::leak` of this type in `Scope::spawn`, and this is
         // its one execution.
@@ -190,11 +214,18 @@ where
         // SAFETY: the scope outlives its jobs: its owner waits until `pending` is zero, and
         // this job's count is still held.
         let scope = unsafe { &*scope };
-        if let Err(payload) = crate::unwind::catch_user(|| body(scope)) {
-            scope.record_panic(payload);
-        }
+        let outcome = match crate::unwind::catch_user(|| body(scope)) {
+            Ok(()) => Outcome::Completed,
+            Err(payload) => {
+                scope.record_panic(payload);
+                Outcome::Panicked
+            }
+        };
+        // Counted before the scope can end.
+        tally.count(outcome);
         // The last touch: after it the owner may return and free the scope.
         scope.pending.decrement();
+        outcome
     }
 }
 

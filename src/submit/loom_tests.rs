@@ -163,7 +163,7 @@ fn worker_loop(pool: &ModelPool) {
                 searching = false;
             }
             // SAFETY: a job stolen from the queue is ours to execute, once.
-            unsafe { job.execute(JobMode::Run) };
+            let _ = unsafe { job.execute(JobMode::Run, crate::metrics::Tally::Nowhere) };
             continue;
         }
         if !searching {

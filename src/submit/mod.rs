@@ -38,6 +38,7 @@ use crossbeam_deque::{Injector, Steal};
 use crate::job::{JobMode, JobRef};
 use crate::loom::sync::atomic::{Ordering, fence};
 use crate::loom::thread;
+use crate::metrics::Tally;
 use crate::sleep::Sleep;
 
 /// A queue that many threads push into and steal from, as the submit protocol uses it.
@@ -98,6 +99,12 @@ pub(crate) trait Injectors {
 
     /// A job was taken out of `lane` (to be aborted).
     fn on_taken(&self, lane: usize);
+
+    /// Where a job of `lane` aborted here is counted (the pool's metrics).
+    fn tally(&self, lane: usize) -> Tally<'_> {
+        let _ = lane;
+        Tally::Nowhere
+    }
 }
 
 /// Queues `job` in `lane` from outside the pool. If the pool no longer takes work the job is
@@ -110,7 +117,7 @@ pub(crate) fn submit<P: Injectors>(pool: &P, job: JobRef, lane: usize) {
     let sleep = pool.sleep();
     if sleep.is_closed() {
         // SAFETY: the job was never queued, so this is its one execution.
-        unsafe { job.execute(JobMode::Abort) };
+        let _ = unsafe { job.execute(JobMode::Abort, pool.tally(lane)) };
         return;
     }
     pool.on_queued(lane);
@@ -133,7 +140,7 @@ pub(crate) fn drain<P: Injectors>(pool: &P) {
         while let Some(job) = queue.steal() {
             pool.on_taken(lane);
             // SAFETY: a job stolen from the queue is ours to execute, once.
-            unsafe { job.execute(JobMode::Abort) }
+            let _ = unsafe { job.execute(JobMode::Abort, pool.tally(lane)) };
         }
     }
 }

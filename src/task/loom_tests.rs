@@ -10,12 +10,13 @@ use std::task::{Context, Poll, Wake, Waker};
 use super::*;
 use crate::loom::sync::Arc;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
+use crate::metrics::Tally;
 use loom::thread;
 
 /// Runs a queued job on another thread.
-fn run_elsewhere(job: JobRef) -> thread::JoinHandle<()> {
+fn run_elsewhere(job: JobRef) -> thread::JoinHandle<Outcome> {
     // SAFETY: the job was just made by `new_task` and is executed only here, once.
-    thread::spawn(move || unsafe { job.execute(JobMode::Run) })
+    thread::spawn(move || unsafe { job.execute(JobMode::Run, Tally::Nowhere) })
 }
 
 /// A waker that counts its wake-ups and unparks the thread that made it.
@@ -71,7 +72,7 @@ fn completion_races_blocking_join() {
         let (job, handle) = new_task(|| 42);
         let worker = run_elsewhere(job);
         assert_eq!(handle.join().unwrap(), 42);
-        worker.join().unwrap();
+        assert_eq!(worker.join().unwrap(), Outcome::Completed);
     });
 }
 
@@ -83,7 +84,7 @@ fn completion_races_future_waker_which_fires_exactly_once() {
         let (waker, wakes) = counting_waker();
         let result = poll_until_ready(&mut handle, &waker, &wakes);
         assert_eq!(result.unwrap(), 7);
-        worker.join().unwrap();
+        assert_eq!(worker.join().unwrap(), Outcome::Completed);
         assert!(wakes.load(Ordering::SeqCst) <= 1);
     });
 }
@@ -100,7 +101,7 @@ fn waker_swap_races_completion() {
         let worker = run_elsewhere(job);
         let result = poll_until_ready(&mut handle, &second, &second_wakes);
         assert_eq!(result.unwrap(), 1);
-        worker.join().unwrap();
+        assert_eq!(worker.join().unwrap(), Outcome::Completed);
         let total = first_wakes.load(Ordering::SeqCst) + second_wakes.load(Ordering::SeqCst);
         assert!(total <= 1, "woken {total} times");
     });
@@ -123,7 +124,7 @@ fn handle_drop_races_completion_and_output_is_dropped_once() {
         let (job, handle) = new_task(move || Tracked(output_drops));
         let worker = run_elsewhere(job);
         drop(handle);
-        worker.join().unwrap();
+        assert_eq!(worker.join().unwrap(), Outcome::Completed);
         assert_eq!(drops.load(Ordering::SeqCst), 1);
     });
 }
@@ -133,9 +134,9 @@ fn abort_resolves_the_handle_as_cancelled() {
     loom::model(|| {
         let (job, handle) = new_task(|| 3);
         // SAFETY: the job was just made by `new_task` and is executed only here, once.
-        let aborter = thread::spawn(move || unsafe { job.execute(JobMode::Abort) });
+        let aborter = thread::spawn(move || unsafe { job.execute(JobMode::Abort, Tally::Nowhere) });
         assert!(handle.join().unwrap_err().is_cancelled());
-        aborter.join().unwrap();
+        assert_eq!(aborter.join().unwrap(), Outcome::Cancelled);
     });
 }
 
@@ -167,7 +168,14 @@ fn cancel_races_a_worker_starting_the_task() {
         let worker = run_elsewhere(job);
         let cancelled = handle.cancel();
         let result = handle.join();
-        worker.join().unwrap();
+        // The metrics count what the worker reports: cancelled exactly when cancel won.
+        let outcome = worker.join().unwrap();
+        let expected = if cancelled {
+            Outcome::Cancelled
+        } else {
+            Outcome::Completed
+        };
+        assert_eq!(outcome, expected);
         if cancelled {
             assert_eq!(ran.load(Ordering::SeqCst), 0, "a cancelled task ran");
             assert!(result.unwrap_err().is_cancelled());
@@ -194,10 +202,11 @@ fn cancel_races_an_abort() {
             let _keep = &capture;
         });
         // SAFETY: executed once, here.
-        let aborter = thread::spawn(move || unsafe { job.execute(JobMode::Abort) });
+        let aborter = thread::spawn(move || unsafe { job.execute(JobMode::Abort, Tally::Nowhere) });
         handle.cancel();
         assert!(handle.join().unwrap_err().is_cancelled());
-        aborter.join().unwrap();
+        // Either way the task counts as cancelled, once (the aborter reports it).
+        assert_eq!(aborter.join().unwrap(), Outcome::Cancelled);
         assert_eq!(drops.load(Ordering::SeqCst), 1);
     });
 }
@@ -214,7 +223,7 @@ fn cancel_wakes_an_awaiting_future() {
         let cancelled = handle.cancel();
         let worker = run_elsewhere(job);
         let result = poll_until_ready(&mut handle, &waker, &wakes);
-        worker.join().unwrap();
+        assert_eq!(worker.join().unwrap(), Outcome::Cancelled);
         assert!(cancelled);
         assert!(result.unwrap_err().is_cancelled());
     });

@@ -27,8 +27,9 @@ use std::ptr::NonNull;
 use std::task::Waker;
 
 use crate::error::TaskError;
-use crate::job::{JobMode, JobRef};
+use crate::job::{JobMode, JobRef, Outcome};
 use crate::loom::cell::UnsafeCell;
+use crate::metrics::Tally;
 use crate::unwind;
 use crate::worker::WorkerThread;
 use state::{CancelOutcome, JOIN_INTEREST, JOIN_WAKER, State};
@@ -150,7 +151,7 @@ where
 
     /// The queue's entry point: runs or aborts the task, then completes it; or, if its handle
     /// cancelled it first, only drops the queue's reference.
-    unsafe fn execute(ptr: NonNull<()>, mode: JobMode) {
+    unsafe fn execute(ptr: NonNull<()>, mode: JobMode, tally: Tally<'_>) -> Outcome {
         // SAFETY: the queue's reference keeps the cell alive until `complete` drops it.
         let cell = unsafe { ptr.cast::<Self>().as_ref() };
         if !cell.header.state.claim_for_run() {
@@ -160,7 +161,8 @@ where
                 // SAFETY: that was the last reference.
                 unsafe { Self::dealloc(ptr.cast()) };
             }
-            return;
+            tally.count(Outcome::Cancelled);
+            return Outcome::Cancelled;
         }
         // SAFETY: we claimed the task (RUNNING): nobody else touches the stage until COMPLETE,
         // and the handle reads it only after COMPLETE.
@@ -182,8 +184,16 @@ where
                 Err(TaskError::cancelled())
             }
         };
+        let outcome = match &result {
+            Ok(_) => Outcome::Completed,
+            Err(error) if error.is_panic() => Outcome::Panicked,
+            Err(_) => Outcome::Cancelled,
+        };
+        // Counted before `complete` publishes the result.
+        tally.count(outcome);
         // SAFETY: we hold the queue's reference.
-        unsafe { Self::complete(ptr.cast(), result, true) }
+        unsafe { Self::complete(ptr.cast(), result, true) };
+        outcome
     }
 
     /// The handle's `cancel`: claims a task that has not started, drops its closure and

@@ -1,0 +1,67 @@
+//! Events for the `tracing` crate, with the cargo feature `tracing` on.
+//!
+//! Every function here is an empty `#[inline(always)]` body without the feature, so a build
+//! without it carries no trace of them. With it, each emits one event with target
+//! `stealpool`:
+//!
+//! | event | level | fields |
+//! |---|---|---|
+//! | pool started | `INFO` | `num_threads` |
+//! | shutdown requested | `INFO` | `mode`: `graceful`, `now` or `timeout` |
+//! | pool stopped (its last worker left) | `INFO` | |
+//! | worker replaced | `WARN` | `worker` |
+//! | stall detected | `WARN` | `worker`, `running_ms` |
+//! | panic caught in user code | `WARN` | `worker` (if on one), `message` |
+
+#[cfg(feature = "tracing")]
+mod imp {
+    pub(crate) fn pool_started(num_threads: usize) {
+        tracing::info!(target: "stealpool", num_threads, "pool started");
+    }
+
+    pub(crate) fn shutdown(mode: &'static str) {
+        tracing::info!(target: "stealpool", mode, "shutdown requested");
+    }
+
+    pub(crate) fn pool_stopped() {
+        tracing::info!(target: "stealpool", "pool stopped: every worker has left");
+    }
+
+    pub(crate) fn worker_replaced(worker: usize) {
+        tracing::warn!(target: "stealpool", worker, "worker replaced by a fresh thread");
+    }
+
+    pub(crate) fn stall_detected(worker: usize, running: std::time::Duration) {
+        let running_ms = running.as_millis() as u64;
+        tracing::warn!(target: "stealpool", worker, running_ms, "stalled task detected");
+    }
+
+    pub(crate) fn panic_caught(payload: &(dyn std::any::Any + Send)) {
+        let message = crate::error::panic_message(payload).unwrap_or("(a non-string payload)");
+        let worker = crate::current_thread_index();
+        tracing::warn!(target: "stealpool", worker, message, "panic caught in a task");
+    }
+}
+
+#[cfg(not(feature = "tracing"))]
+mod imp {
+    #[inline(always)]
+    pub(crate) fn pool_started(_: usize) {}
+
+    #[inline(always)]
+    pub(crate) fn shutdown(_: &'static str) {}
+
+    #[inline(always)]
+    pub(crate) fn pool_stopped() {}
+
+    #[inline(always)]
+    pub(crate) fn worker_replaced(_: usize) {}
+
+    #[inline(always)]
+    pub(crate) fn stall_detected(_: usize, _: std::time::Duration) {}
+
+    #[inline(always)]
+    pub(crate) fn panic_caught(_: &(dyn std::any::Any + Send)) {}
+}
+
+pub(crate) use imp::*;
