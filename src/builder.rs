@@ -431,6 +431,9 @@ impl PoolBuilder {
             on_thread_start: self.on_thread_start.clone(),
             on_thread_stop: self.on_thread_stop.clone(),
         };
+        if self.record_timing {
+            crate::metrics::start_clock();
+        }
         let temp_slots = deques.split_off(num_threads);
         let registry = Arc::new(Registry::new(
             stealers,
