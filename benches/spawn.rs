@@ -12,8 +12,9 @@
 //! The binary has four parts:
 //!
 //! 1. criterion group `spawn_100k`: spawn 100 000 tiny tasks and wait for all
-//!    of them, once per peer (`stealpool`, `rayon_spawn`, `rayon_scope`,
-//!    `threadpool`, `tokio_spawn_blocking`).
+//!    of them, once per peer (`stealpool`, `stealpool_timing` (the same pool
+//!    with `record_timing(true)`), `rayon_spawn`, `rayon_scope`, `threadpool`,
+//!    `tokio_spawn_blocking`).
 //! 2. Wake-up latency: let a pool go idle, submit one task and measure the
 //!    time from just before the submission until the task starts running.
 //! 3. Idle CPU: the CPU time a pool burns while it sits idle for 2 s right
@@ -59,6 +60,8 @@ const IDLE_PROCESS_PREFIX: &str = "idle_process_cpu_ms=";
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Peer {
     Stealpool,
+    /// stealpool with `record_timing(true)`: what the wait/run histograms cost.
+    StealpoolTiming,
     RayonSpawn,
     RayonScope,
     Threadpool,
@@ -67,8 +70,9 @@ enum Peer {
 
 impl Peer {
     /// Every peer, in the order of the criterion group and the table.
-    const ALL: [Peer; 5] = [
+    const ALL: [Peer; 6] = [
         Peer::Stealpool,
+        Peer::StealpoolTiming,
         Peer::RayonSpawn,
         Peer::RayonScope,
         Peer::Threadpool,
@@ -79,6 +83,7 @@ impl Peer {
     fn id(self) -> &'static str {
         match self {
             Peer::Stealpool => "stealpool",
+            Peer::StealpoolTiming => "stealpool_timing",
             Peer::RayonSpawn => "rayon_spawn",
             Peer::RayonScope => "rayon_scope",
             Peer::Threadpool => "threadpool",
@@ -90,6 +95,7 @@ impl Peer {
     fn label(self) -> &'static str {
         match self {
             Peer::Stealpool => "stealpool",
+            Peer::StealpoolTiming => "stealpool, record_timing",
             Peer::RayonSpawn => "rayon (ThreadPool::spawn)",
             Peer::RayonScope => "rayon (scope)",
             Peer::Threadpool => "threadpool",
@@ -103,9 +109,10 @@ impl Peer {
 
     /// Whether wake-up latency and idle CPU are measured for this peer.
     /// `rayon_scope` uses the same pool as `rayon_spawn`, so those figures
-    /// would only repeat the `rayon_spawn` ones.
+    /// would only repeat the `rayon_spawn` ones; timing changes nothing about
+    /// an idle stealpool pool.
     fn has_idle_metrics(self) -> bool {
-        self != Peer::RayonScope
+        !matches!(self, Peer::RayonScope | Peer::StealpoolTiming)
     }
 }
 
@@ -159,10 +166,11 @@ impl Bench {
     /// Builds the pool for `peer` with [`THREADS`] worker threads.
     fn new(peer: Peer) -> Bench {
         let pool = match peer {
-            Peer::Stealpool => Pool::Stealpool(
+            Peer::Stealpool | Peer::StealpoolTiming => Pool::Stealpool(
                 WorkerPool::builder()
                     .num_threads(THREADS)
                     .thread_name(|i| format!("sp-{i}"))
+                    .record_timing(peer == Peer::StealpoolTiming)
                     .build()
                     .unwrap_or_else(|_| panic!("failed to build the stealpool pool")),
             ),
@@ -692,6 +700,12 @@ fn print_table(rows: &[Row], cfg: &ExtraConfig) {
     println!(
         "\nrayon (scope) shares rayon's pool, so its wake-up and idle figures are those of rayon (ThreadPool::spawn)."
     );
+    if let (Some(off), Some(on)) = (ours.spawn_ns_per_task, rows[1].spawn_ns_per_task) {
+        println!(
+            "\nrecord_timing(true) on the spawn row: {on:.1} ns/task against {off:.1} off, a cost of {:+.1}%.",
+            (on / off - 1.0) * 100.0
+        );
+    }
 }
 
 fn main() {
