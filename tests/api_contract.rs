@@ -5,7 +5,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use stealpool::{
-    BuildError, JoinHandle, PoolBuilder, Priority, Scope, SpawnError, TaskError, WorkerPool,
+    BuildError, JoinHandle, Metrics, PoolBuilder, Priority, Scope, SpawnError, TaskError,
+    WorkerPool,
 };
 
 fn assert_pool_traits<P: Clone + Send + Sync + std::fmt::Debug>() {}
@@ -182,4 +183,28 @@ fn shutting_down_as_the_contract_shows() {
     pool.shutdown_now();
     assert!(pool.spawn(|| 1u8).join().unwrap_err().is_cancelled());
     pool.shutdown();
+}
+
+#[test]
+fn metrics_as_the_contract_shows() {
+    let pool = WorkerPool::builder().num_threads(2).build().unwrap();
+    let ok: JoinHandle<u8> = pool.spawn(|| 1);
+    let failed: JoinHandle<u8> = pool.spawn(|| panic!("contract check"));
+    assert_eq!(ok.join().unwrap(), 1);
+    assert!(failed.join().unwrap_err().is_panic());
+    let m: Metrics = pool.metrics();
+    let completed: u64 = m.completed();
+    let panicked: u64 = m.panicked();
+    let cancelled: u64 = m.cancelled();
+    let stolen: u64 = m.stolen();
+    let queued: usize = m.queued();
+    let workers_replaced: u64 = m.workers_replaced();
+    assert_eq!((completed, panicked, cancelled, queued), (2, 1, 0, 0));
+    let _ = stolen;
+    // Replacement happens after the panicked task has completed: it is 0 or 1 here.
+    assert!(workers_replaced <= 1);
+    fn traits<M: std::fmt::Debug + Clone + std::fmt::Display>(m: &M) -> String {
+        format!("{m:?}{}", m.clone())
+    }
+    assert!(!traits(&m).is_empty());
 }
