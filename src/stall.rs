@@ -94,7 +94,6 @@ impl StallWatch {
     }
 
     /// Stalls reported so far.
-    #[cfg_attr(any(not(test), loom), allow(dead_code))]
     pub(crate) fn stalls(&self) -> usize {
         self.stalls.load(Ordering::Relaxed)
     }
