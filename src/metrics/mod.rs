@@ -663,3 +663,6 @@ impl WorkerMetrics {
         self.threads
     }
 }
+
+#[cfg(all(test, loom))]
+mod loom_tests;
