@@ -294,8 +294,9 @@ impl PoolBuilder {
     /// ([`LaneMetrics::wait_time`](crate::LaneMetrics::wait_time),
     /// [`Metrics::run_time`](crate::Metrics::run_time) and the others). Off by default.
     ///
-    /// Each worker records into histograms of its own, with no lock, and a snapshot merges
-    /// them. On, it costs every task three readings of the clock (one at its spawn, two on
+    /// A task's wait starts when it is queued: for a pool with [`max_queued`](Self::max_queued),
+    /// after `spawn` found room. Each worker records into histograms of its own, with no
+    /// lock, and a snapshot merges them. On, it costs every task three readings of the clock (one at its spawn, two on
     /// the worker) and two histogram records; the README gives the measured cost on the spawn
     /// benchmark. Off, nothing is read or recorded.
     ///

@@ -556,12 +556,22 @@ impl Registry {
             .snapshot(self.width, queued, self.workers_replaced() as u64, stalls)
     }
 
-    /// Runs a thread hook (`on_thread_start`/`on_thread_stop`) for slot `index`. A hook that
-    /// panics is reported like a detached task's panic; the thread carries on.
-    pub(crate) fn run_hook(&self, hook: &Option<StdArc<HookFn>>, index: usize) {
-        if let Some(hook) = hook {
-            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| hook(index))) {
-                self.report_detached_panic(payload);
+    /// Runs the thread hook `name` (`on_thread_start`/`on_thread_stop`) for slot `index`. A
+    /// hook that panics goes to the panic handler (or, without one, to one line on stderr
+    /// naming the hook); the thread carries on.
+    pub(crate) fn run_hook(&self, name: &str, hook: &Option<StdArc<HookFn>>, index: usize) {
+        let Some(hook) = hook else {
+            return;
+        };
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| hook(index))) {
+            match &self.thread_config.panic_handler {
+                Some(handler) => crate::unwind::call_quietly(|| handler(payload)),
+                None => {
+                    let message =
+                        crate::error::panic_message(&*payload).unwrap_or("(a non-string payload)");
+                    eprintln!("stealpool: the {name} hook panicked on worker {index}: {message}");
+                    crate::unwind::drop_quietly(payload);
+                }
             }
         }
     }

@@ -698,9 +698,17 @@ fn run_as<R>(
     let index = worker.index;
     registry.counters().thread_started(index);
     CURRENT.with(|c| c.set(&worker));
-    registry.run_hook(&registry.thread_config().on_thread_start, index);
+    registry.run_hook(
+        "on_thread_start",
+        &registry.thread_config().on_thread_start,
+        index,
+    );
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| body(&worker)));
-    registry.run_hook(&registry.thread_config().on_thread_stop, index);
+    registry.run_hook(
+        "on_thread_stop",
+        &registry.thread_config().on_thread_stop,
+        index,
+    );
     CURRENT.with(|c| c.set(ptr::null()));
     registry.counters().idle(index);
     (outcome, worker)
