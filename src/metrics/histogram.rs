@@ -51,10 +51,10 @@ fn bucket_high(index: usize) -> u64 {
     ((SUB + mantissa) << (exponent - SUB_BITS)) + width - 1
 }
 
-/// Adds one to a counter only its owner thread writes: a load and a store, no locked
-/// instruction.
+/// Adds `by` to a counter only its owner thread writes: a load and a store, no locked
+/// instruction (a racing reader sees the old or the new value, never a torn one).
 #[inline]
-fn bump(counter: &AtomicU64, by: u64) {
+pub(super) fn bump_by(counter: &AtomicU64, by: u64) {
     counter.store(
         counter.load(Ordering::Relaxed).wrapping_add(by),
         Ordering::Relaxed,
@@ -86,9 +86,9 @@ impl Recorder {
     #[inline]
     pub(crate) fn record(&self, value: Duration) {
         let nanos = u64::try_from(value.as_nanos()).unwrap_or(u64::MAX);
-        bump(&self.buckets[bucket_of(nanos)], 1);
-        bump(&self.count, 1);
-        bump(&self.sum, nanos);
+        bump_by(&self.buckets[bucket_of(nanos)], 1);
+        bump_by(&self.count, 1);
+        bump_by(&self.sum, nanos);
         if nanos > self.max.load(Ordering::Relaxed) {
             self.max.store(nanos, Ordering::Relaxed);
         }

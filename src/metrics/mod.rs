@@ -29,6 +29,7 @@ use crossbeam_utils::CachePadded;
 
 pub use histogram::Histogram;
 pub(crate) use histogram::Recorder;
+use histogram::bump_by;
 
 use crate::job::Outcome;
 use crate::lane::{LANES, Priority};
@@ -39,10 +40,7 @@ use crate::worker::WorkerThread;
 /// Adds one to a counter only its owner thread writes.
 #[inline]
 fn bump(counter: &AtomicU64) {
-    counter.store(
-        counter.load(Ordering::Relaxed).wrapping_add(1),
-        Ordering::Relaxed,
-    );
+    bump_by(counter, 1);
 }
 
 /// Per-lane task counts.
@@ -315,13 +313,6 @@ impl PoolCounters {
             stalls,
         }
     }
-}
-
-fn bump_by(counter: &AtomicU64, by: u64) {
-    counter.store(
-        counter.load(Ordering::Relaxed).wrapping_add(by),
-        Ordering::Relaxed,
-    );
 }
 
 /// Where the thread executing a job counts what became of it (see `JobRef::execute`).
