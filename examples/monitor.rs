@@ -200,8 +200,11 @@ fn main() -> ExitCode {
 
     let mut driver = Driver::new(pool.clone(), events.clone());
     driver.run(options.seconds);
-    let outstanding = driver.outstanding.len();
-    say!("stopped submitting; waiting for {outstanding} outstanding tasks");
+    let outstanding = driver.outstanding.len() as u64;
+    say!(
+        "stopped submitting; waiting for {}",
+        plural(outstanding, "outstanding task", "outstanding tasks")
+    );
     driver.reap(true);
     say!("all handles resolved; shutting the pool down");
     pool.shutdown();
