@@ -35,7 +35,7 @@
 //! It exits with 1 if they do not balance.
 //!
 //! Reading the tables: a task cancelled through its handle counts as `cancelled` once a
-//! worker reaches it in the queue, and as `queued` until then; `done` includes the tasks that
+//! worker reaches it in the queue, and as `queued` until then; `completed` includes the tasks that
 //! panicked; the halves of a `join` are not tasks (they show as `stolen` and busy time), the
 //! tasks of a `scope` are.
 //!
@@ -55,7 +55,7 @@ use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
-use stealpool::{BuildError, Histogram, JoinHandle, Metrics, Priority, TaskError, WorkerPool};
+use stealpool::{BuildError, JoinHandle, Metrics, Priority, TaskError, WorkerPool};
 
 /// Every panic this program causes on purpose starts with this word; the panic hook keeps
 /// those quiet and lets any other panic through.
@@ -505,12 +505,12 @@ impl Tally {
     }
 }
 
+/// The position of a lane in `Metrics::lanes` (the order of `Priority::ALL`).
 fn lane_index(priority: Priority) -> usize {
-    match priority {
-        Priority::High => 0,
-        Priority::Low => 2,
-        _ => 1,
-    }
+    Priority::ALL
+        .iter()
+        .position(|p| *p == priority)
+        .expect("Priority::ALL names every priority")
 }
 
 fn lane_name(priority: Priority) -> String {
@@ -730,59 +730,24 @@ impl Driver {
 // ---------------------------------------------------------------------------------------------
 // The report
 
-/// A duration in a few characters: `950ns`, `12.3µs`, `1.50ms`, `3.20s`.
-fn short(duration: Duration) -> String {
-    let nanos = duration.as_nanos() as f64;
-    let (value, unit) = [(1e9, "s"), (1e6, "ms"), (1e3, "µs")]
-        .into_iter()
-        .find(|(scale, _)| nanos >= *scale)
-        .map_or((nanos, "ns"), |(scale, unit)| (nanos / scale, unit));
-    let decimals = match value {
-        _ if unit == "ns" || value >= 100.0 => 0,
-        _ if value >= 10.0 => 1,
-        _ => 2,
-    };
-    format!("{value:.decimals$}{unit}")
-}
-
 /// The wait and run histograms of every lane, and of all lanes together.
 fn print_histograms(metrics: &Metrics) {
     say!("timing per lane: wait = spawn to start, run = start to end");
-    println!(
-        "{:<8}{:<6}{:>8}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
-        "lane", "", "count", "min", "p50", "p90", "p99", "max", "mean"
-    );
     let lanes = metrics.lanes().iter().map(|lane| {
         (
             lane_name(lane.priority()),
-            lane.wait_time(),
-            lane.run_time(),
+            lane.wait_time().cloned(),
+            lane.run_time().cloned(),
         )
     });
-    let (all_wait, all_run) = (metrics.wait_time(), metrics.run_time());
-    let all = std::iter::once(("all".to_owned(), all_wait.as_ref(), all_run.as_ref()));
+    let all = std::iter::once(("all".to_owned(), metrics.wait_time(), metrics.run_time()));
     for (name, wait, run) in lanes.chain(all) {
         for (what, histogram) in [("wait", wait), ("run", run)] {
-            let row = histogram.map_or_else(|| "timing off".to_owned(), histogram_row);
-            println!("{name:<8}{what:<6}{row}");
+            // `Histogram`'s `Display`: count, min, p50, p90, p99, max, mean.
+            let row = histogram.map_or_else(|| "timing off".to_owned(), |h| h.to_string());
+            println!("  {name:<7}{what:<5}{row}");
         }
     }
-}
-
-fn histogram_row(histogram: &Histogram) -> String {
-    let figures = [
-        histogram.min(),
-        histogram.p50(),
-        histogram.p90(),
-        histogram.p99(),
-        histogram.max(),
-        histogram.mean(),
-    ];
-    let mut row = format!("{:>8}", histogram.count());
-    for figure in figures {
-        row += &format!("{:>10}", short(figure));
-    }
-    row
 }
 
 /// What the program saw through the handles, per kind of task.

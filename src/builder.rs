@@ -321,8 +321,9 @@ impl PoolBuilder {
     /// Called on every worker thread when it starts, before it runs any task, with the index
     /// of its slot: the pool's first threads, every thread that replaces a retired or dead
     /// one, and temporary workers (see [`compensate_stalls`](Self::compensate_stalls)). A
-    /// hook that panics is reported like a detached task's panic (see
-    /// [`panic_handler`](Self::panic_handler)) and the thread carries on.
+    /// hook that panics goes to the [`panic_handler`](Self::panic_handler) (without one, to a
+    /// line on stderr) and the thread carries on. `build` does not wait for the hooks: it
+    /// returns once the threads are started, and a worker runs its hook as it comes up.
     ///
     /// ```
     /// use std::sync::Arc;

@@ -40,6 +40,15 @@ pub(crate) const NORMAL: usize = 1;
 pub(crate) const LOW: usize = 2;
 
 impl Priority {
+    /// Every priority, highest first: the order of [`Metrics::lanes`](crate::Metrics::lanes).
+    ///
+    /// ```
+    /// use stealpool::Priority;
+    ///
+    /// assert_eq!(Priority::ALL, [Priority::High, Priority::Normal, Priority::Low]);
+    /// ```
+    pub const ALL: [Priority; 3] = [Priority::High, Priority::Normal, Priority::Low];
+
     /// The lane index of this priority: 0 for `High`, 1 for `Normal`, 2 for `Low`.
     pub(crate) fn lane(self) -> usize {
         match self {

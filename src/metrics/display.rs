@@ -1,18 +1,23 @@
-//! `Display` for [`Metrics`]: a short table a person can read in a log.
+//! `Display` for [`Metrics`] (a short table a person can read in a log, at most 80 columns
+//! wide) and for [`Histogram`] (one line). For example:
 //!
 //! ```text
-//! stealpool: 2 workers, up 3.20s; tasks: 1204 done (5 panicked), 3 cancelled, 17 queued; 40 stolen; 5 workers replaced; 1 stall
-//! lane       queued  submitted       done  panicked  cancelled   wait p50/p90/p99/max           run p50/p90/p99/max
-//! high            0        100        100         0          0   12µs/40µs/80µs/95µs            1.1ms/1.9ms/2.0ms/2.0ms
-//! normal         17       1107       1087         5          3   ...
-//! low             0         17         17         0          0   ...
-//! worker      tasks     steals      parks       busy
-//! 0             600         20         12   1.52s  47%
-//! 1             604         20          9   1.60s  50%
+//! stealpool: 2 workers, up 4.00s; 13 workers replaced; 1 stall
+//! tasks: 4811 completed (13 panicked), 34 cancelled, 0 queued; 39 stolen
+//! lane        queued  submitted  completed  panicked  cancelled
+//! high             0         80         80         0          0
+//! normal           0       4121       4121        13          0
+//! low              0        644        610         0         34
+//! wait         p50     p90     p99     max  run    p50     p90     p99     max
+//! high       492µs  4.72ms  11.2ms  11.2ms         188µs   279µs  8.19ms  8.19ms
+//! ...
+//! worker       tasks     steals      parks       busy  share
+//! 0             2372         21        277      3.37s    84%
+//! 1             2439         18        255      3.42s    86%
 //! ```
 //!
-//! The timing columns appear only when the pool records timing; a temporary worker's row is
-//! marked `(temp)`.
+//! The timing rows appear only when the pool records timing; a temporary worker's row is
+//! marked `temp`.
 
 use std::fmt::{self, Write as _};
 use std::time::Duration;
@@ -46,22 +51,24 @@ impl fmt::Display for Short {
     }
 }
 
-fn quartet(histogram: Option<&Histogram>) -> String {
-    match histogram {
-        Some(h) if !h.is_empty() => format!(
-            "{}/{}/{}/{}",
-            Short(h.p50()),
-            Short(h.p90()),
-            Short(h.p99()),
-            Short(h.max())
-        ),
-        Some(_) => "-".to_owned(),
-        None => String::new(),
-    }
-}
-
 fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Four columns of a histogram (p50, p90, p99, max), or dashes when it is empty.
+fn percentiles(out: &mut String, histogram: &Histogram) {
+    if histogram.is_empty() {
+        let _ = write!(out, "{:>8}{:>8}{:>8}{:>8}", "-", "-", "-", "-");
+    } else {
+        let _ = write!(
+            out,
+            "{:>8}{:>8}{:>8}{:>8}",
+            Short(histogram.p50()),
+            Short(histogram.p90()),
+            Short(histogram.p99()),
+            Short(histogram.max())
+        );
+    }
 }
 
 impl fmt::Display for Metrics {
@@ -69,14 +76,9 @@ impl fmt::Display for Metrics {
         let mut out = String::new();
         let _ = write!(
             out,
-            "stealpool: {}, up {}; tasks: {} done ({} panicked), {} cancelled, {} queued; {} stolen",
+            "stealpool: {}, up {}",
             plural(self.num_threads as u64, "worker", "workers"),
             Short(self.uptime),
-            self.completed(),
-            self.panicked(),
-            self.cancelled(),
-            self.queued(),
-            self.stolen(),
         );
         if self.workers_replaced > 0 {
             let _ = write!(
@@ -88,38 +90,52 @@ impl fmt::Display for Metrics {
         if self.stalls > 0 {
             let _ = write!(out, "; {}", plural(self.stalls, "stall", "stalls"));
         }
-        out.push('\n');
-        let timing = self.lanes.iter().any(|l| l.wait_time.is_some());
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "{:<8}{:>9}{:>11}{:>11}{:>10}{:>11}",
-            "lane", "queued", "submitted", "done", "panicked", "cancelled"
+            "\ntasks: {} completed ({} panicked), {} cancelled, {} queued; {} stolen",
+            self.completed(),
+            self.panicked(),
+            self.cancelled(),
+            self.queued(),
+            self.stolen(),
         );
-        if timing {
-            let _ = write!(out, "   {:<30} run p50/p90/p99/max", "wait p50/p90/p99/max");
-        }
-        out.push('\n');
+        let _ = writeln!(
+            out,
+            "{:<8}{:>10}{:>11}{:>11}{:>10}{:>11}",
+            "lane", "queued", "submitted", "completed", "panicked", "cancelled"
+        );
         for lane in &self.lanes {
-            let name = format!("{:?}", lane.priority).to_lowercase();
-            let _ = write!(
+            let _ = writeln!(
                 out,
-                "{:<8}{:>9}{:>11}{:>11}{:>10}{:>11}",
-                name, lane.queued, lane.submitted, lane.completed, lane.panicked, lane.cancelled
+                "{:<8}{:>10}{:>11}{:>11}{:>10}{:>11}",
+                lane_name(lane.priority),
+                lane.queued,
+                lane.submitted,
+                lane.completed,
+                lane.panicked,
+                lane.cancelled
             );
-            if timing {
-                let _ = write!(
-                    out,
-                    "   {:<30} {}",
-                    quartet(lane.wait_time.as_ref()),
-                    quartet(lane.run_time.as_ref())
-                );
+        }
+        if self.lanes.iter().any(|l| l.wait_time.is_some()) {
+            let _ = writeln!(
+                out,
+                "{:<8}{:>8}{:>8}{:>8}{:>8}  {:<3}{:>5}{:>8}{:>8}{:>8}",
+                "wait", "p50", "p90", "p99", "max", "run", "p50", "p90", "p99", "max"
+            );
+            for lane in &self.lanes {
+                if let (Some(wait), Some(run)) = (&lane.wait_time, &lane.run_time) {
+                    let _ = write!(out, "{:<8}", lane_name(lane.priority));
+                    percentiles(&mut out, wait);
+                    out.push_str("  ");
+                    percentiles(&mut out, run);
+                    out.push('\n');
+                }
             }
-            out.push('\n');
         }
         let _ = writeln!(
             out,
-            "{:<8}{:>9}{:>11}{:>11}{:>11}",
-            "worker", "tasks", "steals", "parks", "busy"
+            "{:<10}{:>8}{:>11}{:>11}{:>11}{:>7}",
+            "worker", "tasks", "steals", "parks", "busy", "share"
         );
         let uptime = self.uptime.as_secs_f64();
         for worker in &self.workers {
@@ -129,13 +145,13 @@ impl fmt::Display for Metrics {
                 0.0
             };
             let name = if worker.temporary {
-                format!("{} (temp)", worker.index)
+                format!("{} temp", worker.index)
             } else {
                 worker.index.to_string()
             };
             let _ = writeln!(
                 out,
-                "{:<8}{:>9}{:>11}{:>11}{:>11} {:>3.0}%",
+                "{:<10}{:>8}{:>11}{:>11}{:>11}{:>6.0}%",
                 name,
                 worker.tasks_run,
                 worker.steals,
@@ -146,6 +162,35 @@ impl fmt::Display for Metrics {
         }
         // No trailing newline: the caller's `println!` adds one.
         f.write_str(out.trim_end())
+    }
+}
+
+fn lane_name(priority: crate::Priority) -> &'static str {
+    match priority {
+        crate::Priority::High => "high",
+        crate::Priority::Normal => "normal",
+        crate::Priority::Low => "low",
+    }
+}
+
+/// One line: `count 4811, min 10.3µs, p50 344µs, p90 3.67ms, p99 11.5ms, max 750ms, mean
+/// 1.42ms` (or `count 0` when empty).
+impl fmt::Display for Histogram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return f.write_str("count 0");
+        }
+        write!(
+            f,
+            "count {}, min {}, p50 {}, p90 {}, p99 {}, max {}, mean {}",
+            self.count(),
+            Short(self.min()),
+            Short(self.p50()),
+            Short(self.p90()),
+            Short(self.p99()),
+            Short(self.max()),
+            Short(self.mean())
+        )
     }
 }
 
