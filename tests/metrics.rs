@@ -520,6 +520,53 @@ fn busy_time_and_parks_are_bounded_by_what_the_workers_did() {
     assert!(later.uptime() > metrics.uptime());
 }
 
+/// A worker's busy time is a running total: no snapshot shows less than an earlier one,
+/// even while workers keep going from busy to idle and back (many short tasks, joined one at
+/// a time, each starting a busy interval and ending one).
+///
+/// Fails at the time of writing: a snapshot reads a slot's `busy_since` and `busy_nanos`
+/// separately (src/metrics/mod.rs, `snapshot`), while `idle` clears the one and adds to the
+/// other; a snapshot between the two counts the interval that just ended twice, or not at
+/// all, so busy time jumps back by a whole busy interval. The workload runs for a few
+/// seconds at most, and stops at the first such jump.
+#[test]
+fn busy_time_never_goes_backwards() {
+    let _watchdog = common::guard("busy_time_never_goes_backwards");
+    let pool = common::pool(2);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let driver = {
+        let (pool, stop) = (pool.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let task = pool.spawn(|| {
+                    let begun = Instant::now();
+                    while begun.elapsed() < Duration::from_micros(300) {
+                        std::hint::spin_loop();
+                    }
+                });
+                join_within(task, "a short task").unwrap();
+            }
+        })
+    };
+    let mut last = [Duration::ZERO; 2];
+    let mut backwards = None;
+    let begun = Instant::now();
+    while backwards.is_none() && begun.elapsed() < Duration::from_secs(5) {
+        let metrics = pool.metrics();
+        for (worker, last) in metrics.workers().iter().zip(&mut last) {
+            if worker.busy_time() < *last {
+                backwards = Some((worker.index(), *last, worker.busy_time()));
+            }
+            *last = worker.busy_time();
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    driver.join().unwrap();
+    if let Some((index, before, after)) = backwards {
+        panic!("worker {index}'s busy time went back from {before:?} to {after:?}");
+    }
+}
+
 /// With `record_timing`, each lane's wait and run histograms hold one value per task that
 /// ran in it; tasks held behind busy workers waited at least as long as they were held, and
 /// a 30 ms task ran at least 30 ms.
