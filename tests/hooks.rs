@@ -20,9 +20,12 @@ enum Kind {
 /// One hook call: which hook, the slot index it was given, and the thread it ran on.
 type Event = (Kind, usize, ThreadId);
 
-/// Every hook call of a pool, in order, with what `current_thread_index` said inside it.
+/// A hook call, with what `current_thread_index` said inside the hook.
+type Seen = (Event, Option<usize>);
+
+/// Every hook call of a pool, in order.
 #[derive(Clone, Default)]
-struct Events(Arc<Mutex<Vec<(Event, Option<usize>)>>>);
+struct Events(Arc<Mutex<Vec<Seen>>>);
 
 impl Events {
     /// `builder` with both hooks recording here.
