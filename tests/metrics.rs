@@ -457,16 +457,18 @@ fn a_child_run_by_the_other_worker_is_counted_as_stolen() {
         let (ran_tx, ran) = mpsc::channel();
         // Goes to this worker's own deque; this worker stays inside the parent (blocked in
         // `recv`, not in a join), so only the other worker can take the child: by stealing.
-        let _child = stealpool::spawn(move || {
+        let child = stealpool::spawn(move || {
             ran_tx.send(stealpool::current_thread_index()).unwrap();
         });
         let child_index = ran
             .recv_timeout(common::LIVENESS)
             .expect("the child was never stolen by the other worker")
             .expect("the child ran on a worker");
-        (parent_index, child_index)
+        (parent_index, child_index, child)
     });
-    let (parent_index, child_index) = join_within(parent, "the parent").unwrap();
+    let (parent_index, child_index, child) = join_within(parent, "the parent").unwrap();
+    // The child may still be finishing after its message: wait for its end too.
+    join_within(child, "the child").unwrap();
     assert_ne!(parent_index, child_index);
     let metrics = pool.metrics();
     assert!(metrics.stolen() >= 1, "{metrics}");
