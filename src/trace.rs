@@ -11,7 +11,7 @@
 //! | pool stopped (its last worker left) | `INFO` | |
 //! | worker replaced | `WARN` | `worker` |
 //! | stall detected | `WARN` | `worker`, `running_ms` |
-//! | panic caught in user code | `WARN` | `worker` (if on one), `message` |
+//! | panic caught in user code | `WARN` | `worker` (if on one), `panic` (its message) |
 
 #[cfg(feature = "tracing")]
 mod imp {
@@ -39,7 +39,8 @@ mod imp {
     pub(crate) fn panic_caught(payload: &(dyn std::any::Any + Send)) {
         let message = crate::error::panic_message(payload).unwrap_or("(a non-string payload)");
         let worker = crate::current_thread_index();
-        tracing::warn!(target: "stealpool", worker, message, "panic caught in a task");
+        // `panic`, not `message`: tracing names the event's own text `message`.
+        tracing::warn!(target: "stealpool", worker, panic = message, "panic caught in a task");
     }
 }
 

@@ -74,11 +74,12 @@ pub(crate) struct SlotCounters {
     lanes: [LaneCounts; LANES],
     steals: AtomicU64,
     parks: AtomicU64,
-    /// Nanoseconds of busy time in intervals that have ended.
-    busy_nanos: AtomicU64,
-    /// When the current busy interval began, in nanoseconds since the pool's epoch plus one;
-    /// 0 while the worker is idle (or no thread serves the slot).
-    busy_since: AtomicU64,
+    /// Busy time in one word, so that a snapshot never reads half an update (see
+    /// [`BusyClock`]).
+    busy: BusyClock,
+    /// The largest busy time a snapshot has reported for this slot: snapshots never report
+    /// less (see [`BusyClock::read`]).
+    busy_reported: AtomicU64,
     /// Threads that have served this slot.
     threads: AtomicU64,
     timing: Option<Box<[LaneTiming; LANES]>>,
@@ -90,8 +91,8 @@ impl SlotCounters {
             lanes: Default::default(),
             steals: AtomicU64::new(0),
             parks: AtomicU64::new(0),
-            busy_nanos: AtomicU64::new(0),
-            busy_since: AtomicU64::new(0),
+            busy: BusyClock::new(),
+            busy_reported: AtomicU64::new(0),
             threads: AtomicU64::new(0),
             timing: timing.then(|| {
                 Box::new(std::array::from_fn(|_| LaneTiming {
@@ -148,6 +149,61 @@ impl SlotCounters {
     fn record_run(&self, lane: usize, started: Clock) {
         if let Some(timing) = &self.timing {
             timing[lane].run.record(started.elapsed());
+        }
+    }
+}
+
+/// A worker slot's busy time, in one word written only by the thread serving the slot.
+///
+/// While the worker is idle the word holds [`BusyClock::IDLE`] plus the busy nanoseconds of
+/// the intervals that have ended. While it is busy it holds the *virtual start* of the
+/// current interval: the stamp at which it would have begun had all earlier busy time been
+/// one interval ending now, so that busy time is `now - word`. Each transition is one
+/// store, so a reader sees the whole state before or after it, never a mix (two words, a
+/// total and a start, could be read half-updated and count an interval twice or not at
+/// all).
+///
+/// A reader takes `now` from its own clock, so a snapshot that reads "busy" just after the
+/// worker read the clock to go idle, but before its store landed, counts a few nanoseconds
+/// too many; the next snapshot, reading the idle total, would then report a little less.
+/// `PoolCounters::snapshot` keeps the largest value reported per slot and never reports
+/// less, so busy time never goes backwards.
+struct BusyClock(AtomicU64);
+
+impl BusyClock {
+    /// The flag of an idle worker's word.
+    const IDLE: u64 = 1 << 63;
+
+    fn new() -> Self {
+        BusyClock(AtomicU64::new(Self::IDLE))
+    }
+
+    /// Busy from `now` (a stamp); nothing if already busy.
+    fn start(&self, now: u64) {
+        let word = self.0.load(Ordering::Relaxed);
+        if word & Self::IDLE != 0 {
+            let total = word & !Self::IDLE;
+            // Busy time never exceeds the time elapsed, so this does not underflow.
+            self.0.store(now.saturating_sub(total), Ordering::Relaxed);
+        }
+    }
+
+    /// Idle from `now`; nothing if already idle.
+    fn stop(&self, now: u64) {
+        let word = self.0.load(Ordering::Relaxed);
+        if word & Self::IDLE == 0 {
+            let total = now.saturating_sub(word);
+            self.0.store(Self::IDLE | total, Ordering::Relaxed);
+        }
+    }
+
+    /// Busy nanoseconds up to `now`.
+    fn read(&self, now: u64) -> u64 {
+        let word = self.0.load(Ordering::Relaxed);
+        if word & Self::IDLE != 0 {
+            word & !Self::IDLE
+        } else {
+            now.saturating_sub(word)
         }
     }
 }
@@ -220,21 +276,12 @@ impl PoolCounters {
 
     /// The thread serving slot `index` starts (or resumes) doing work.
     pub(crate) fn busy(&self, index: usize) {
-        let slot = &self.slots[index];
-        if slot.busy_since.load(Ordering::Relaxed) == 0 {
-            slot.busy_since.store(self.stamp(), Ordering::Relaxed);
-        }
+        self.slots[index].busy.start(self.stamp());
     }
 
     /// The thread serving slot `index` has run out of work (or is leaving).
     pub(crate) fn idle(&self, index: usize) {
-        let slot = &self.slots[index];
-        let since = slot.busy_since.load(Ordering::Relaxed);
-        if since != 0 {
-            let spent = self.stamp().saturating_sub(since);
-            slot.busy_since.store(0, Ordering::Relaxed);
-            bump_by(&slot.busy_nanos, spent);
-        }
+        self.slots[index].busy.stop(self.stamp());
     }
 
     /// A thread starts serving slot `index`.
@@ -287,20 +334,19 @@ impl PoolCounters {
                 // A temporary slot never used.
                 continue;
             }
-            let since = slot.busy_since.load(Ordering::Relaxed);
-            let ongoing = if since == 0 {
-                0
-            } else {
-                now.saturating_sub(since)
-            };
-            let busy = slot.busy_nanos.load(Ordering::Relaxed) + ongoing;
+            let busy = slot.busy.read(now);
+            // Never less than an earlier snapshot reported (see `BusyClock::read`).
+            let busy = slot
+                .busy_reported
+                .fetch_max(busy, Ordering::Relaxed)
+                .max(busy);
             workers.push(WorkerMetrics {
                 index,
                 temporary: index >= width,
                 tasks_run,
                 steals: slot.steals.load(Ordering::Relaxed),
                 parks: slot.parks.load(Ordering::Relaxed),
-                busy_time: Duration::from_nanos(busy.min(now)),
+                busy_time: Duration::from_nanos(busy.min(now - 1)),
                 threads,
             });
         }
@@ -657,3 +703,24 @@ impl WorkerMetrics {
 
 #[cfg(all(test, loom))]
 mod loom_tests;
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::BusyClock;
+
+    #[test]
+    fn busy_clock_adds_up_intervals_and_reads_the_current_one() {
+        let clock = BusyClock::new();
+        assert_eq!(clock.read(50), 0);
+        clock.start(100);
+        clock.start(120); // already busy: no change
+        assert_eq!(clock.read(130), 30);
+        clock.stop(150);
+        clock.stop(170); // already idle: no change
+        assert_eq!(clock.read(1_000), 50);
+        clock.start(200);
+        assert_eq!(clock.read(210), 60);
+        clock.stop(260);
+        assert_eq!(clock.read(10_000), 110);
+    }
+}
