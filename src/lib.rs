@@ -86,8 +86,8 @@ mod worker;
 
 pub use backpressure::SpawnError;
 pub use builder::{
-    BuildError, DEFAULT_FAIRNESS_INTERVAL, MAX_THREADS, MIN_STACK_SIZE, NUM_THREADS_ENV,
-    PoolBuilder,
+    BuildError, DEFAULT_FAIRNESS_INTERVAL, DEFAULT_TIMING_SAMPLE, MAX_THREADS, MIN_STACK_SIZE,
+    NUM_THREADS_ENV, PoolBuilder,
 };
 pub use error::TaskError;
 pub use global::{current_priority, current_thread_index, is_cancelled, join, scope, spawn};

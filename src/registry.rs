@@ -46,8 +46,8 @@ pub(crate) struct ThreadConfig {
     /// `PoolBuilder::stall_threshold` and `on_stall`.
     pub(crate) stall_threshold: Option<std::time::Duration>,
     pub(crate) on_stall: Option<StdArc<crate::stall::StallFn>>,
-    /// `PoolBuilder::record_timing`.
-    pub(crate) record_timing: bool,
+    /// `PoolBuilder::record_timing`: `Some(n)` to time one task in `n` (`timing_sample`).
+    pub(crate) record_timing: Option<u32>,
     /// `PoolBuilder::on_thread_start` and `on_thread_stop`.
     pub(crate) on_thread_start: Option<StdArc<HookFn>>,
     pub(crate) on_thread_stop: Option<StdArc<HookFn>>,
@@ -464,7 +464,7 @@ impl Registry {
             if let Some(worker) = this.current_worker() {
                 // Full, and called by one of our own workers: waiting could deadlock the
                 // pool, so the task runs here and now.
-                let (job, handle) = this.new_task(func);
+                let (job, handle) = this.new_task(lane, func);
                 worker.counters().submitted(lane);
                 worker.execute(job, lane);
                 return handle;
@@ -507,7 +507,7 @@ impl Registry {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (job, handle) = self.new_task(func);
+        let (job, handle) = self.new_task(lane, func);
         match self.current_worker() {
             Some(worker) => {
                 worker.counters().submitted(lane);
@@ -521,18 +521,17 @@ impl Registry {
         handle
     }
 
-    /// A task cell for `func`; with timing on, the closure is wrapped to record its wait and
-    /// run times (see `crate::metrics`).
+    /// A task cell for `func`, to be queued in `lane`; if timing is on and this task is in the
+    /// sample, the closure is wrapped to record its wait and run times (see `crate::metrics`).
     #[inline]
-    fn new_task<F, T>(&self, func: F) -> (JobRef, JoinHandle<T>)
+    fn new_task<F, T>(&self, lane: usize, func: F) -> (JobRef, JoinHandle<T>)
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        if self.counters.timing() {
-            task::new_task(crate::metrics::timed(func))
-        } else {
-            task::new_task(func)
+        match self.counters.clock_if_sampled(lane) {
+            Some(clock) => task::new_task(crate::metrics::timed(clock, func)),
+            None => task::new_task(func),
         }
     }
 

@@ -17,6 +17,8 @@ fn timed_pool(n: usize, timing: bool) -> WorkerPool {
     WorkerPool::builder()
         .num_threads(n)
         .record_timing(timing)
+        // Every task, so that the histograms' counts are exact.
+        .timing_sample(1)
         .build()
         .expect("valid settings")
 }
@@ -671,6 +673,45 @@ fn timing_histograms_include_scope_and_worker_side_tasks() {
         assert_eq!(lane.run_time().unwrap().count(), lane.completed());
     }
     assert_eq!(metrics.run_time().unwrap().count(), 8);
+}
+
+/// By default timing samples: each spawning thread times its first task in each lane, then
+/// one in `DEFAULT_TIMING_SAMPLE`; `timing_sample(0)` is refused by name.
+#[test]
+fn timing_samples_one_task_in_n_per_thread_and_lane() {
+    let _watchdog = common::guard("timing_samples_one_task_in_n_per_thread_and_lane");
+    let every = stealpool::DEFAULT_TIMING_SAMPLE as usize;
+    let pool = WorkerPool::builder()
+        .num_threads(2)
+        .record_timing(true)
+        .build()
+        .unwrap();
+    // A fresh thread, so that no earlier spawn of this test thread shifts the count.
+    let spawner = pool.clone();
+    std::thread::spawn(move || {
+        let mut handles: Vec<JoinHandle<()>> =
+            (0..5 * every).map(|_| spawner.spawn(|| ())).collect();
+        handles.push(spawner.spawn_with(Priority::High, || ()));
+        join_all(handles).into_iter().for_each(Result::unwrap);
+    })
+    .join()
+    .unwrap();
+    let metrics = pool.metrics();
+    assert_eq!(metrics.completed(), 5 * every as u64 + 1);
+    let normal = metrics.lane(Priority::Normal);
+    assert_eq!(normal.wait_time().unwrap().count(), 5, "{metrics}");
+    assert_eq!(normal.run_time().unwrap().count(), 5, "{metrics}");
+    let high = metrics.lane(Priority::High);
+    assert_eq!(
+        high.run_time().unwrap().count(),
+        1,
+        "the first of a lane is timed"
+    );
+    let refused = WorkerPool::builder()
+        .record_timing(true)
+        .timing_sample(0)
+        .build();
+    assert_eq!(refused.unwrap_err().setting(), "timing_sample");
 }
 
 /// Without `record_timing` there are no histograms at all.

@@ -19,7 +19,7 @@ fn counts(counters: &PoolCounters) -> (u64, u64) {
 #[test]
 fn a_task_is_counted_before_its_join_returns() {
     loom::model(|| {
-        let counters = Arc::new(PoolCounters::new(1, false));
+        let counters = Arc::new(PoolCounters::new(1, None));
         let (job, handle) = new_task(|| 5u8);
         let worker_counters = counters.clone();
         let worker = thread::spawn(move || {
@@ -38,7 +38,7 @@ fn a_task_is_counted_before_its_join_returns() {
 #[test]
 fn an_aborted_task_is_counted_before_its_handle_resolves() {
     loom::model(|| {
-        let counters = Arc::new(PoolCounters::new(1, false));
+        let counters = Arc::new(PoolCounters::new(1, None));
         let (job, handle) = new_task(|| 5u8);
         let outside = counters.clone();
         let aborter = thread::spawn(move || {

@@ -15,10 +15,11 @@
 //! `Scope::spawn`. The halves of a `join` and the closures of `install` are not tasks (they
 //! show in `stolen` and in busy time, not in the task counts).
 //!
-//! Timing (`PoolBuilder::record_timing`) wraps each task's closure when it is spawned: the
-//! wrapper carries the spawn instant and, on the worker, records the wait (spawn to start)
-//! and, when the closure returns or unwinds, the run time, into that worker's
-//! [`Recorder`]s for the lane the task was taken from. With timing off nothing is wrapped.
+//! Timing (`PoolBuilder::record_timing`) wraps the closure of each task in the sample (see
+//! `PoolCounters::clock_if_sampled`) when it is spawned: the wrapper carries the spawn tick
+//! and, on the worker, records the wait (spawn to start) and, when the closure returns or
+//! unwinds, the run time, into that worker's [`Recorder`]s for the lane the task was taken
+//! from. Tasks outside the sample, and every task with timing off, are not wrapped.
 
 mod display;
 mod histogram;
@@ -133,22 +134,22 @@ impl SlotCounters {
         bump(&self.parks);
     }
 
-    /// Records a task's wait and returns the instant it started running.
+    /// Records a task's wait (from `spawned`, in `clock`'s raw ticks) and returns the tick
+    /// it started running at.
     #[inline]
-    fn record_wait(&self, lane: usize, spawned: Clock) -> Clock {
-        let now = Clock::now();
+    fn record_wait(&self, clock: &Clock, lane: usize, spawned: u64) -> u64 {
+        let now = clock.raw();
         if let Some(timing) = &self.timing {
-            timing[lane]
-                .wait
-                .record(now.saturating_duration_since(spawned));
+            timing[lane].wait.record(clock.delta_as_nanos(spawned, now));
         }
         now
     }
 
     #[inline]
-    fn record_run(&self, lane: usize, started: Clock) {
+    fn record_run(&self, clock: &Clock, lane: usize, started: u64) {
         if let Some(timing) = &self.timing {
-            timing[lane].run.record(started.elapsed());
+            let nanos = clock.delta_as_nanos(started, clock.raw());
+            timing[lane].run.record(nanos);
         }
     }
 }
@@ -219,19 +220,24 @@ pub(crate) struct PoolCounters {
     epoch: Instant,
     slots: Box<[Arc<CachePadded<SlotCounters>>]>,
     shared: CachePadded<SharedCounters>,
-    timing: bool,
+    /// The clock of the timing histograms, when timing is on.
+    clock: Option<Clock>,
+    /// One task in this many is timed (`timing_sample`).
+    sample_every: u32,
 }
 
 impl PoolCounters {
     /// Counters for `slots` worker slots (temporary ones included).
-    pub(crate) fn new(slots: usize, timing: bool) -> Self {
+    /// `timing`: `Some(n)` to time one task in `n`.
+    pub(crate) fn new(slots: usize, timing: Option<u32>) -> Self {
         PoolCounters {
             epoch: Instant::now(),
             slots: (0..slots)
-                .map(|_| Arc::new(CachePadded::new(SlotCounters::new(timing))))
+                .map(|_| Arc::new(CachePadded::new(SlotCounters::new(timing.is_some()))))
                 .collect(),
             shared: CachePadded::new(SharedCounters::default()),
-            timing,
+            clock: timing.map(|_| Clock::new()),
+            sample_every: timing.unwrap_or(1).max(1),
         }
     }
 
@@ -243,7 +249,37 @@ impl PoolCounters {
     /// Is timing on (`record_timing`)?
     #[inline]
     pub(crate) fn timing(&self) -> bool {
-        self.timing
+        self.clock.is_some()
+    }
+
+    /// The timing clock, when timing is on.
+    #[inline]
+    pub(crate) fn clock(&self) -> Option<&Clock> {
+        self.clock.as_ref()
+    }
+
+    /// The timing clock, if timing is on and the task the calling thread is about to spawn
+    /// into `lane` is in the sample: the thread's first task in the lane, then every
+    /// `sample_every`th. The count is per thread and lane, so a rare lane is timed as often,
+    /// in proportion, as a busy one.
+    #[inline]
+    pub(crate) fn clock_if_sampled(&self, lane: usize) -> Option<&Clock> {
+        let clock = self.clock.as_ref()?;
+        if self.sample_every == 1 {
+            return Some(clock);
+        }
+        let due = SAMPLE_COUNTDOWN.with(|countdown| {
+            let mut left = countdown.get();
+            let due = left[lane] == 0;
+            left[lane] = if due {
+                self.sample_every - 1
+            } else {
+                left[lane] - 1
+            };
+            countdown.set(left);
+            due
+        });
+        due.then_some(clock)
     }
 
     /// Counts what executing a job of `lane` did, on a thread outside the pool.
@@ -307,8 +343,8 @@ impl PoolCounters {
             completed: 0,
             panicked: 0,
             cancelled: 0,
-            wait_time: self.timing.then(Histogram::new),
-            run_time: self.timing.then(Histogram::new),
+            wait_time: self.timing().then(Histogram::new),
+            run_time: self.timing().then(Histogram::new),
         });
         for (lane, counts) in lanes.iter_mut().zip(&self.shared.lanes) {
             counts.add_to(lane);
@@ -383,57 +419,65 @@ impl Tally<'_> {
     }
 }
 
-/// The clock of the timing histograms: `quanta`'s, which reads the CPU's time-stamp
-/// counter where it is reliable (about 12 ns a reading here, against 32 ns for
-/// `std::time::Instant`, which matters at three readings per task) and falls back to the
-/// OS clock elsewhere.
-type Clock = quanta::Instant;
+/// The clock of the timing histograms: `quanta`'s, read raw. Where the CPU's time-stamp
+/// counter is reliable (invariant), a reading is the counter itself (about 12 ns here,
+/// against 32 ns for `std::time::Instant`, at three readings per task); elsewhere it falls
+/// back to the OS clock. Ticks become nanoseconds only when a difference is recorded.
+/// Its `new` calibrates the counter, once per pool, at build time.
+type Clock = quanta::Clock;
 
-/// Starts the timing clock (its first reading calibrates it), so that no task pays for that.
-pub(crate) fn start_clock() {
-    let _ = Clock::now();
+std::thread_local! {
+    /// Per lane: tasks this thread spawns before it times the next one (see
+    /// `PoolCounters::clock_if_sampled`).
+    static SAMPLE_COUNTDOWN: std::cell::Cell<[u32; LANES]> = const { std::cell::Cell::new([0; LANES]) };
 }
 
-/// The instant a task was spawned, carried by its closure when timing is on.
-pub(crate) struct Spawned(Clock);
+/// The tick a task was spawned at, carried by its closure when timing is on.
+pub(crate) struct Spawned(u64);
 
 impl Spawned {
-    pub(crate) fn now() -> Self {
-        Spawned(Clock::now())
+    pub(crate) fn now(clock: &Clock) -> Self {
+        Spawned(clock.raw())
     }
 
     /// The task starts on this thread: records its wait, and returns a guard that records
     /// its run time when dropped (also if the task unwinds).
     #[inline]
     pub(crate) fn start(self) -> Running {
-        match WorkerThread::current() {
-            Some(worker) => {
-                let lane = worker.lane();
-                let started = worker.counters().record_wait(lane, self.0);
-                Running(Some((lane, started)))
-            }
-            None => Running(None),
-        }
+        let Some(worker) = WorkerThread::current() else {
+            return Running(None);
+        };
+        let Some(clock) = worker.registry().counters().clock() else {
+            return Running(None);
+        };
+        let lane = worker.lane();
+        let started = worker.counters().record_wait(clock, lane, self.0);
+        Running(Some((lane, started)))
     }
 }
 
 /// Records a task's run time when dropped.
-pub(crate) struct Running(Option<(usize, Clock)>);
+pub(crate) struct Running(Option<(usize, u64)>);
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if let (Some((lane, started)), Some(worker)) = (self.0, WorkerThread::current()) {
-            worker.counters().record_run(lane, started);
+        let Some((lane, started)) = self.0 else {
+            return;
+        };
+        if let Some(worker) = WorkerThread::current() {
+            if let Some(clock) = worker.registry().counters().clock() {
+                worker.counters().record_run(clock, lane, started);
+            }
         }
     }
 }
 
 /// Wraps a task's closure so that it records its wait and run times.
-pub(crate) fn timed<F, T>(func: F) -> impl FnOnce() -> T + Send + 'static
+pub(crate) fn timed<F, T>(clock: &Clock, func: F) -> impl FnOnce() -> T + Send + 'static
 where
     F: FnOnce() -> T + Send + 'static,
 {
-    let spawned = Spawned::now();
+    let spawned = Spawned::now(clock);
     move || {
         let _running = spawned.start();
         func()

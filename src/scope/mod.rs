@@ -117,8 +117,17 @@ impl<'scope> Scope<'scope> {
     where
         BODY: FnOnce(&Scope<'scope>) + Send + 'scope,
     {
-        if self.on_pool && self.registry.counters().timing() {
-            let spawned = crate::metrics::Spawned::now();
+        let clock = if self.on_pool {
+            let lane = self
+                .registry
+                .current_worker()
+                .map_or(self.lane, |worker| worker.lane());
+            self.registry.counters().clock_if_sampled(lane)
+        } else {
+            None
+        };
+        if let Some(clock) = clock {
+            let spawned = crate::metrics::Spawned::now(clock);
             self.spawn_job(move |scope: &Scope<'scope>| {
                 let _running = spawned.start();
                 body(scope)
