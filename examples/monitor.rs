@@ -46,7 +46,9 @@
 //!
 //! Timings vary from run to run and machine to machine; nothing here is a benchmark.
 
-use std::any::Any;
+mod common;
+
+use common::{install_quiet_panic_hook, panic_text};
 use std::collections::HashSet;
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -179,7 +181,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    install_quiet_panic_hook();
+    install_quiet_panic_hook(PLANNED);
 
     say!("building the pool: timing on, stall threshold {STALL_THRESHOLD:?}");
     let events = Arc::new(Events::default());
@@ -283,28 +285,6 @@ fn build_pool(threads: Option<usize>, events: &Arc<Events>) -> Result<WorkerPool
 fn this_thread() -> String {
     let thread = thread::current();
     format!("{} ({:?})", thread.name().unwrap_or("unnamed"), thread.id())
-}
-
-/// The panic's message, when it is a string.
-fn panic_text(payload: &(dyn Any + Send)) -> &str {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        text
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text
-    } else {
-        "<not a string>"
-    }
-}
-
-/// The default hook prints a message for every panic, including the ones the pool catches.
-/// Keep the planned ones quiet; anything else is a real problem and shows.
-fn install_quiet_panic_hook() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if !panic_text(info.payload()).starts_with(PLANNED) {
-            default(info);
-        }
-    }));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -35,7 +35,9 @@
 //! Parts 1 and 2 take about 2 seconds; a Ctrl-C pressed during them is acted on when part 3
 //! starts. Timings vary from run to run; nothing here is a benchmark.
 
-use std::any::Any;
+mod common;
+
+use common::{install_quiet_panic_hook, panic_text};
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -71,7 +73,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    install_quiet_panic_hook();
+    install_quiet_panic_hook(PLANNED);
     // Installed first, so that a Ctrl-C during parts 1 and 2 is not lost: part 3 acts on it.
     let interrupts = match install_ctrlc_handler() {
         Ok(interrupts) => interrupts,
@@ -137,28 +139,6 @@ impl Options {
         }
         Ok(options)
     }
-}
-
-/// The panic's message, when it is a string.
-fn panic_text(payload: &(dyn Any + Send)) -> &str {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        text
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text
-    } else {
-        "<not a string>"
-    }
-}
-
-/// The default hook prints a message and a backtrace hint for every panic, including the ones
-/// the pool catches. Keep the planned ones quiet; anything else is a real problem and shows.
-fn install_quiet_panic_hook() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if !panic_text(info.payload()).starts_with(PLANNED) {
-            default(info);
-        }
-    }));
 }
 
 /// What the Ctrl-C handler and the shutdown thread of part 3 tell the main thread.
