@@ -35,7 +35,7 @@ const COMPUTE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Large enough to keep a worker busy for a while (tens to hundreds of milliseconds in a
 /// debug build), small enough to keep the tests quick.
-const BIG_N: u64 = 32;
+const BIG_N: u64 = 35;
 
 fn fib_iterative(n: u64) -> u64 {
     let (mut a, mut b) = (0u64, 1u64);
@@ -187,11 +187,23 @@ async fn bad_input_gets_400_with_a_message() {
     let server = start(app::router(state.clone())).await;
     let client = HttpClient::new(server.addr);
     for (path, expected) in [
-        ("/fib/abc", "n must be a whole number from 0 to 92, got \"abc\""),
-        ("/fib/-1", "n must be a whole number from 0 to 92, got \"-1\""),
-        ("/fib/4.5", "n must be a whole number from 0 to 92, got \"4.5\""),
+        (
+            "/fib/abc",
+            "n must be a whole number from 0 to 92, got \"abc\"",
+        ),
+        (
+            "/fib/-1",
+            "n must be a whole number from 0 to 92, got \"-1\"",
+        ),
+        (
+            "/fib/4.5",
+            "n must be a whole number from 0 to 92, got \"4.5\"",
+        ),
         ("/fib/99999999999999999999999", "n must be a whole number"),
-        ("/fib/93", "n must be at most 92 (fib(93) does not fit in 64 bits), got 93"),
+        (
+            "/fib/93",
+            "n must be at most 92 (fib(93) does not fit in 64 bits), got 93",
+        ),
         ("/fib/100", "n must be at most 92"),
     ] {
         let (status, body) = client.get(path).await;
@@ -291,7 +303,10 @@ async fn a_panicking_task_gets_500_and_the_server_carries_on() {
 
     // The server and the pool carry on.
     let (status, body) = client.get("/fib/20").await;
-    assert_eq!((status, body), (StatusCode::OK, fib_iterative(20).to_string()));
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, fib_iterative(20).to_string())
+    );
     assert_eq!(client.get("/health").await.0, StatusCode::OK);
     let metrics = state.pool.metrics();
     assert_eq!((metrics.completed(), metrics.panicked()), (2, 1));
@@ -317,7 +332,10 @@ async fn a_request_that_takes_too_long_gets_503_and_its_task_stops() {
     })
     .await;
     let (status, body) = client.get("/fib/20").await;
-    assert_eq!((status, body), (StatusCode::OK, fib_iterative(20).to_string()));
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, fib_iterative(20).to_string())
+    );
     server.stop().await;
     assert!(state.pool.shutdown_timeout(DEADLINE));
 }
@@ -340,7 +358,10 @@ async fn graceful_shutdown_finishes_the_request_in_flight() {
         "in-flight fib({BIG_N}) answered {:?} after the shutdown signal",
         signalled.elapsed()
     );
-    assert_eq!((status, body), (StatusCode::OK, fib_iterative(BIG_N).to_string()));
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, fib_iterative(BIG_N).to_string())
+    );
 
     // The server future completes, and the port no longer takes connections.
     within(server.serving)

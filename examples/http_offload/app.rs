@@ -93,7 +93,9 @@ async fn fib_handler(
     // awaited any more; answer sensibly all the same.
     value
         .map(|value| value.to_string())
-        .ok_or(AppError::Unavailable("the computation was cancelled".into()))
+        .ok_or(AppError::Unavailable(
+            "the computation was cancelled".into(),
+        ))
 }
 
 fn parse_n(raw: &str) -> Result<u64, AppError> {
