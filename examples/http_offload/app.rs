@@ -118,8 +118,9 @@ async fn health() -> &'static str {
     "ok"
 }
 
+/// The table, with a final newline for terminals.
 async fn metrics(State(state): State<AppState>) -> String {
-    state.pool.metrics().to_string()
+    format!("{}\n", state.pool.metrics())
 }
 
 /// Runs `job` on the pool at `priority` and waits for it without blocking the async runtime.
