@@ -8,8 +8,8 @@
 //! high             0         80         80         0          0
 //! normal           0       4121       4121        13          0
 //! low              0        644        610         0         34
-//! wait         p50     p90     p99     max  run    p50     p90     p99     max
-//! high       492µs  4.72ms  11.2ms  11.2ms         188µs   279µs  8.19ms  8.19ms
+//! wait         p50     p90     p99     max  run  p50     p90     p99     max
+//! high       492µs  4.72ms  11.2ms  11.2ms     188µs   279µs  8.19ms  8.19ms
 //! ...
 //! worker       tasks     steals      parks       busy  share
 //! 0             2372         21        277      3.37s    84%
