@@ -103,7 +103,11 @@ fn main() -> ExitCode {
 static TEMP_OUTPUT: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 fn run(args: &Args) -> Result<(), String> {
-    let (input, input_len, input_name) = open_input(args.input.as_deref())?;
+    let Opened {
+        reader: input,
+        len: input_len,
+        name: input_name,
+    } = open_input(args.input.as_deref())?;
     let output_name = match &args.output {
         Some(path) => path.display().to_string(),
         None => "stdout".to_string(),
@@ -163,11 +167,25 @@ fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-/// The input as a reader the reader thread can own, its length when known, and its name.
-fn open_input(path: Option<&Path>) -> Result<(Box<dyn Read + Send>, Option<u64>, String), String> {
+/// The input, opened.
+struct Opened {
+    /// A reader the reader thread can own.
+    reader: Box<dyn Read + Send>,
+    /// The length, when it is a regular file.
+    len: Option<u64>,
+    /// For messages.
+    name: String,
+}
+
+fn open_input(path: Option<&Path>) -> Result<Opened, String> {
+    let stdin = || Opened {
+        reader: Box::new(io::stdin()),
+        len: None,
+        name: "stdin".into(),
+    };
     match path {
-        None => Ok((Box::new(io::stdin()), None, "stdin".into())),
-        Some(path) if path == Path::new("-") => Ok((Box::new(io::stdin()), None, "stdin".into())),
+        None => Ok(stdin()),
+        Some(path) if path == Path::new("-") => Ok(stdin()),
         Some(path) => {
             let name = path.display().to_string();
             let file = File::open(path).map_err(|e| format!("{name}: {e}"))?;
@@ -175,8 +193,11 @@ fn open_input(path: Option<&Path>) -> Result<(Box<dyn Read + Send>, Option<u64>,
             if metadata.is_dir() {
                 return Err(format!("{name}: is a directory"));
             }
-            let len = metadata.is_file().then_some(metadata.len());
-            Ok((Box::new(file), len, name))
+            Ok(Opened {
+                reader: Box::new(file),
+                len: metadata.is_file().then_some(metadata.len()),
+                name,
+            })
         }
     }
 }
