@@ -27,7 +27,9 @@
 //!
 //! Errors (an input that cannot be read, an output that cannot be written) are reported on
 //! stderr with exit code 1. An output file is written to a temporary file next to it and
-//! renamed into place only when complete, so a failure (or Ctrl-C, SIGTERM, SIGHUP) leaves no partial file.
+//! renamed into place only when complete, so a failure (or Ctrl-C) leaves no partial file.
+//! (Other signals, such as SIGTERM, do not run the handler: they can leave a `.pgzip-*.tmp`
+//! file next to the output, never a partial file under the output's name.)
 
 #[path = "pgzip/engine.rs"]
 mod engine;
@@ -99,7 +101,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// The temporary output file, for the signal handler (Ctrl-C, SIGTERM, SIGHUP) to delete.
+/// The temporary output file, for the Ctrl-C handler to delete.
 static TEMP_OUTPUT: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 fn run(args: &Args) -> Result<(), String> {
