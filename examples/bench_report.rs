@@ -794,3 +794,51 @@ fn write_report(
     }
     md
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bench(stdout: &str) -> Bench {
+        Bench {
+            name: "fork_join",
+            stdout: stdout.to_owned(),
+        }
+    }
+
+    const OUTPUT: &str = "noise | not a table\n\n## Title\n\n\
+        | variant | fib(36): speedup |\n|---|---:|\n\
+        | sequential | 1.00x |\n| stealpool | 1.98x |\n\ntrailing text\n";
+
+    #[test]
+    fn finds_cells_by_headers() {
+        let b = bench(OUTPUT);
+        let lookup = Lookup::new(&b);
+        let row = |r: &[String]| r[0] == "stealpool";
+        let v = lookup.number("variant", "stealpool", row, "fib(36): speedup");
+        assert_eq!(v, Ok(1.98));
+    }
+
+    #[test]
+    fn names_the_bench_and_the_missing_row() {
+        let b = bench(OUTPUT);
+        let lookup = Lookup::new(&b);
+        let err = lookup
+            .number("variant", "rayon", |r| r[0] == "rayon", "fib(36): speedup")
+            .unwrap_err();
+        assert!(
+            err.starts_with("fork_join:") && err.contains("no row `rayon`"),
+            "{err}"
+        );
+        let err = lookup.table("workload").map(|_| ()).unwrap_err();
+        assert!(
+            err.contains("no table with first column `workload`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn markdown_starts_at_the_first_heading_one_level_down() {
+        assert!(bench(OUTPUT).markdown().unwrap().starts_with("### Title\n"));
+    }
+}
