@@ -46,14 +46,15 @@
 //!
 //! Timings vary from run to run and machine to machine; nothing here is a benchmark.
 
+#[macro_use]
 mod common;
 
-use common::{install_quiet_panic_hook, panic_text};
+use common::{Rng, install_quiet_panic_hook, panic_text, since_start};
 use std::collections::HashSet;
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
@@ -104,19 +105,6 @@ const PANIC_WORK: Duration = Duration::from_micros(100);
 const STALL_THRESHOLD: Duration = Duration::from_millis(250);
 /// The deliberately long task, started at a third of the run.
 const LONG_TASK: Duration = Duration::from_millis(750);
-
-static START: OnceLock<Instant> = OnceLock::new();
-
-fn since_start() -> Duration {
-    START.get_or_init(Instant::now).elapsed()
-}
-
-/// Prints one line stamped with the time since the program started.
-macro_rules! say {
-    ($($arg:tt)*) => {
-        println!("[{:>7.3}s] {}", since_start().as_secs_f64(), format_args!($($arg)*))
-    };
-}
 
 const USAGE: &str = "usage: monitor [--seconds N] [--threads N]
   --seconds N   how long to submit work, in seconds (default 4)
@@ -342,39 +330,6 @@ fn scoped_sum(pool: &WorkerPool, spawns: &AtomicU64) -> u64 {
         }
     });
     parts.into_iter().fold(0, u64::wrapping_add)
-}
-
-/// A small deterministic random number generator (xorshift64*), so runs look alike.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform in `0..n`.
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// Uniform in `[0, 1)`.
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Uniform between `low` and `high`.
-    fn uniform(&mut self, low: Duration, high: Duration) -> Duration {
-        low + (high - low).mul_f64(self.unit())
-    }
-
-    /// Log-uniform between `low` and `high`: as many short tasks per decade as long ones.
-    fn log_uniform(&mut self, low: Duration, high: Duration) -> Duration {
-        let ratio = high.as_secs_f64() / low.as_secs_f64();
-        low.mul_f64(ratio.powf(self.unit()))
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

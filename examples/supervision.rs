@@ -35,13 +35,14 @@
 //! Parts 1 and 2 take about 2 seconds; a Ctrl-C pressed during them is acted on when part 3
 //! starts. Timings vary from run to run; nothing here is a benchmark.
 
+#[macro_use]
 mod common;
 
-use common::{install_quiet_panic_hook, panic_text};
+use common::{Rng, install_quiet_panic_hook, panic_text, since_start};
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Barrier, Condvar, Mutex, OnceLock, mpsc};
+use std::sync::{Arc, Barrier, Condvar, Mutex, mpsc};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
@@ -50,19 +51,6 @@ use stealpool::{JoinHandle, WorkerPool};
 /// Every panic this program causes on purpose starts with this word; the panic hook keeps
 /// those quiet and lets any other panic through.
 const PLANNED: &str = "simulated";
-
-static START: OnceLock<Instant> = OnceLock::new();
-
-fn since_start() -> Duration {
-    START.get_or_init(Instant::now).elapsed()
-}
-
-/// Prints one line stamped with the time since the program started.
-macro_rules! say {
-    ($($arg:tt)*) => {
-        println!("[{:>7.3}s] {}", since_start().as_secs_f64(), format_args!($($arg)*))
-    };
-}
 
 fn main() -> ExitCode {
     since_start();
@@ -643,18 +631,6 @@ fn run_job(id: u64, job: Job, stats: &Stats, width: usize) -> Outcome {
             }
             Outcome::Done
         }
-    }
-}
-
-/// A small deterministic random number generator (xorshift64*), so runs look alike.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
     }
 }
 

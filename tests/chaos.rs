@@ -47,8 +47,8 @@ use std::sync::{Arc, Mutex, Once, OnceLock, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::DropCounter;
-use stealpool::{JoinHandle, Priority, SpawnError, TaskError, WorkerPool};
+use common::{DropCounter, Rng, splitmix};
+use stealpool::{JoinHandle, SpawnError, TaskError, WorkerPool};
 
 const DEFAULT_TASKS: usize = 1_000_000;
 const TASKS_ENV: &str = "STEALPOOL_CHAOS_TASKS";
@@ -70,46 +70,7 @@ fn chaos_eight_threads() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Seeds and random numbers.
-
-fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// xorshift64*.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(splitmix(seed) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform-ish in `0..n`.
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// True `per_mille` times in a thousand.
-    fn per_mille(&mut self, per_mille: u64) -> bool {
-        self.below(1000) < per_mille
-    }
-
-    fn lane(&mut self) -> Priority {
-        [Priority::High, Priority::Normal, Priority::Low][self.below(3) as usize]
-    }
-}
+// Seeds and random numbers (`common::Rng`, `common::splitmix`).
 
 fn parse_number(value: &str) -> Option<u64> {
     let value = value.trim().replace('_', "");

@@ -4,6 +4,7 @@
 //! The program is built with `cargo build --example pgzip` (a no-op when it is up to date)
 //! into the same target directory and profile as this test.
 
+mod common;
 #[path = "../examples/pgzip/engine.rs"]
 #[allow(dead_code)]
 mod engine;
@@ -14,22 +15,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
+use common::Rng;
+
 use stealpool::WorkerPool;
 
 // ---------------------------------------------------------------------------------------------
 // Data
-
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
 
 /// Text-like data of exactly `len` bytes: words from a small vocabulary, in lines.
 fn text(len: usize, seed: u64) -> Vec<u8> {
@@ -37,7 +28,7 @@ fn text(len: usize, seed: u64) -> Vec<u8> {
         "the", "pool", "steals", "work", "from", "a", "busy", "worker", "when", "its", "own",
         "deque", "is", "empty", "block", "deflate", "window", "gzip", "stream", "and", "of",
     ];
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     let mut out = Vec::with_capacity(len + 16);
     while out.len() < len {
         let r = rng.next();
@@ -52,7 +43,7 @@ fn text(len: usize, seed: u64) -> Vec<u8> {
 }
 
 fn random(len: usize, seed: u64) -> Vec<u8> {
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     (0..len).map(|_| (rng.next() >> 56) as u8).collect()
 }
 

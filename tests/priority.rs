@@ -14,13 +14,12 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{DropCounter, join_within, recv_n, wait_for};
+use common::{DropCounter, Rng, join_within, recv_n, wait_for};
 use stealpool::{DEFAULT_FAIRNESS_INTERVAL, JoinHandle, Priority, WorkerPool};
 
 const HIGH: Priority = Priority::High;
 const NORMAL: Priority = Priority::Normal;
 const LOW: Priority = Priority::Low;
-const ALL_LANES: [Priority; 3] = [HIGH, NORMAL, LOW];
 
 /// 0 for High, 1 for Normal, 2 for Low.
 fn lane_index(priority: Priority) -> usize {
@@ -48,32 +47,6 @@ fn lane_pool(threads: usize, interval: Option<u32>) -> WorkerPool {
         None => builder,
     };
     builder.build().expect("valid settings")
-}
-
-/// A small deterministic generator (xorshift64*), so that the stress needs no extra crate.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        (self.next() >> 16) % n
-    }
-
-    fn lane(&mut self) -> Priority {
-        ALL_LANES[self.below(3) as usize]
-    }
 }
 
 /// Gate tasks holding every worker of a pool, so that work queued meanwhile waits behind them.
@@ -136,7 +109,7 @@ fn run_queued(pool: &WorkerPool, queue: &[(Priority, usize)]) -> Vec<(Priority, 
     order.lock().unwrap().clone()
 }
 
-/// `counts[i]` tasks in lane `ALL_LANES[i]`, with ids `0..counts[i]` in the order they are
+/// `counts[i]` tasks in lane `Priority::ALL[i]`, with ids `0..counts[i]` in the order they are
 /// queued: one lane after the other, lowest first, or round-robin over the lanes when
 /// `interleave`.
 fn make_queue(counts: [usize; 3], interleave: bool) -> Vec<(Priority, usize)> {
@@ -144,7 +117,7 @@ fn make_queue(counts: [usize; 3], interleave: bool) -> Vec<(Priority, usize)> {
     if interleave {
         let most = counts.iter().copied().max().unwrap_or(0);
         for id in 0..most {
-            for (lane, &count) in ALL_LANES.iter().zip(&counts) {
+            for (lane, &count) in Priority::ALL.iter().zip(&counts) {
                 if id < count {
                     queue.push((*lane, id));
                 }
@@ -152,7 +125,7 @@ fn make_queue(counts: [usize; 3], interleave: bool) -> Vec<(Priority, usize)> {
         }
     } else {
         // Lowest lane first, as in the documented example: L0.., then N0.., then H0...
-        for (lane, &count) in ALL_LANES.iter().zip(&counts).rev() {
+        for (lane, &count) in Priority::ALL.iter().zip(&counts).rev() {
             queue.extend((0..count).map(|id| (*lane, id)));
         }
     }
@@ -282,7 +255,7 @@ fn one_worker_runs_high_then_normal_then_low_without_fairness_picks() {
         let pool = lane_pool(1, Some(1000));
         let queue = make_queue(counts, interleave);
         let order = run_queued(&pool, &queue);
-        let expected_letters: String = ALL_LANES
+        let expected_letters: String = Priority::ALL
             .iter()
             .zip(counts)
             .flat_map(|(&lane, count)| std::iter::repeat_n(letter(lane), count))
@@ -884,7 +857,7 @@ fn exercise_inheritance(pool: &WorkerPool, expected: Priority, probe: &Probe, ov
 
     // Naming another priority overrides; what that task starts inherits the new one.
     if override_depth > 0 {
-        for other in ALL_LANES.into_iter().filter(|&p| p != expected) {
+        for other in Priority::ALL.into_iter().filter(|&p| p != expected) {
             let handle = {
                 let (pool2, probe) = (pool.clone(), probe.clone());
                 pool.spawn_with(other, move || {
@@ -901,7 +874,7 @@ fn exercise_inheritance(pool: &WorkerPool, expected: Priority, probe: &Probe, ov
 fn work_started_inside_a_task_inherits_its_priority() {
     let _watchdog = common::guard("work_started_inside_a_task_inherits_its_priority");
     let pool = lane_pool(2, None);
-    for root in ALL_LANES {
+    for root in Priority::ALL {
         let probe = Probe::default();
         let handle = {
             let (pool2, probe) = (pool.clone(), probe.clone());
@@ -920,7 +893,7 @@ fn inheritance_holds_on_one_worker_where_children_run_nested() {
     // On one worker, joining a child runs it (and everything else queued) inside the joining
     // task's stack; the priority must switch for each and come back afterwards.
     let pool = lane_pool(1, Some(2));
-    for root in ALL_LANES {
+    for root in Priority::ALL {
         let probe = Probe::default();
         let handle = {
             let (pool2, probe) = (pool.clone(), probe.clone());
@@ -1011,12 +984,12 @@ fn spawn_with_names_the_lane_from_outside_and_from_inside() {
     let _watchdog = common::guard("spawn_with_names_the_lane_from_outside_and_from_inside");
     for width in [1, 2] {
         let pool = lane_pool(width, None);
-        for lane in ALL_LANES {
+        for lane in Priority::ALL {
             let pool2 = pool.clone();
             let (seen, inherited, named) = pool
                 .spawn_with(lane, move || {
                     let inherited = stealpool::spawn(stealpool::current_priority);
-                    let named = ALL_LANES.map(|other| {
+                    let named = Priority::ALL.map(|other| {
                         pool2
                             .spawn_with(other, stealpool::current_priority)
                             .join()
@@ -1034,7 +1007,7 @@ fn spawn_with_names_the_lane_from_outside_and_from_inside() {
             assert_eq!(inherited, Some(lane), "width {width}");
             assert_eq!(
                 named,
-                ALL_LANES.map(Some),
+                Priority::ALL.map(Some),
                 "width {width}, from a {lane:?} task"
             );
         }
@@ -1047,7 +1020,7 @@ fn work_sent_to_another_pool_from_a_task_keeps_the_task_priority() {
     let _watchdog = common::guard("work_sent_to_another_pool_from_a_task_keeps_the_task_priority");
     let first = lane_pool(1, None);
     let second = lane_pool(2, None);
-    for lane in ALL_LANES {
+    for lane in Priority::ALL {
         let other = second.clone();
         let seen = first
             .spawn_with(lane, move || {
@@ -1104,7 +1077,7 @@ fn fairness_interval_below_two_is_an_error() {
             .fairness_interval(n)
             .build()
             .unwrap_or_else(|err| panic!("fairness_interval({n}) was refused: {err}"));
-        for lane in ALL_LANES {
+        for lane in Priority::ALL {
             let seen = pool.spawn_with(lane, stealpool::current_priority).join();
             assert_eq!(seen.unwrap(), Some(lane), "fairness_interval({n})");
         }
@@ -1123,14 +1096,14 @@ fn shutdown_runs_the_work_queued_in_every_lane_and_refuses_new_work_in_every_lan
     let children: Arc<[AtomicUsize; 3]> = Arc::new(Default::default());
     let gates = Gates::block(&pool);
     let mut handles = Vec::new();
-    for lane in ALL_LANES {
+    for lane in Priority::ALL {
         for i in 0..PER_LANE {
             let (ran, children, pool2) = (ran.clone(), children.clone(), pool.clone());
             handles.push(pool.spawn_with(lane, move || {
                 assert_eq!(stealpool::current_priority(), Some(lane));
                 ran[lane_index(lane)].fetch_add(1, Ordering::SeqCst);
                 // What queued work spawns after the close still runs, in any lane.
-                let child_lane = ALL_LANES[i % 3];
+                let child_lane = Priority::ALL[i % 3];
                 drop(pool2.spawn_with(child_lane, move || {
                     assert_eq!(stealpool::current_priority(), Some(child_lane));
                     children[lane_index(child_lane)].fetch_add(1, Ordering::SeqCst);
@@ -1151,7 +1124,7 @@ fn shutdown_runs_the_work_queued_in_every_lane_and_refuses_new_work_in_every_lan
         probe.is_finished() && probe.join().is_err_and(|err| err.is_cancelled())
     });
     let refuse_all = |when: &str| {
-        for lane in ALL_LANES {
+        for lane in Priority::ALL {
             let drops = Arc::new(AtomicUsize::new(0));
             let ran = Arc::new(AtomicBool::new(false));
             let handle = {

@@ -340,3 +340,45 @@ pub fn hold_worker(pool: &WorkerPool, gate: &Gate) -> (JoinHandle<()>, Location)
         .expect("the task holding a worker never started");
     (handle, location)
 }
+
+/// SplitMix64's finaliser: spreads a seed (or any number) over all 64 bits.
+pub fn splitmix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A small seeded generator (xorshift64*), so that tests need no extra crate and a seed
+/// replays a run.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(splitmix(seed) | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform-ish in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// True `per_mille` times in a thousand.
+    pub fn per_mille(&mut self, per_mille: u64) -> bool {
+        self.below(1000) < per_mille
+    }
+
+    /// One of the three lanes, evenly.
+    pub fn lane(&mut self) -> stealpool::Priority {
+        stealpool::Priority::ALL[self.below(3) as usize]
+    }
+}
