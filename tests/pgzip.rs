@@ -392,17 +392,22 @@ fn decompresses_what_gzip_wrote_including_several_members() {
     assert!(output.stdout == data);
 }
 
+/// Runs `command`, checks that it failed with exit code 1, and returns its stderr.
+fn fails(command: &mut Command) -> String {
+    let output = command.output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    stderr(&output)
+}
+
 #[test]
 fn missing_input() {
     let dir = scratch("missing");
-    let output = pgzip()
-        .arg(dir.join("no-such-file"))
-        .arg("-o")
-        .arg(dir.join("out.gz"))
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let message = stderr(&output);
+    let message = fails(
+        pgzip()
+            .arg(dir.join("no-such-file"))
+            .arg("-o")
+            .arg(dir.join("out.gz")),
+    );
     assert!(
         message.starts_with("pgzip: ") && message.contains("no-such-file"),
         "{message}"
@@ -421,14 +426,7 @@ fn unwritable_output() {
         dir.join("missing-dir").join("out.gz"),
         dir.join("in.txt").join("out.gz"),
     ] {
-        let output = pgzip()
-            .arg(dir.join("in.txt"))
-            .arg("-o")
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert_eq!(output.status.code(), Some(1));
-        let message = stderr(&output);
+        let message = fails(pgzip().arg(dir.join("in.txt")).arg("-o").arg(&out));
         assert!(message.contains("out.gz"), "{message}");
         assert!(!out.exists());
     }
@@ -469,15 +467,13 @@ fn a_failure_halfway_leaves_no_file_and_keeps_the_old_one() {
         if existing {
             fs::write(&out, b"old contents").unwrap();
         }
-        let output = pgzip()
-            .arg("-d")
-            .arg(dir.join("cut.gz"))
-            .arg("-o")
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert_eq!(output.status.code(), Some(1));
-        let message = stderr(&output);
+        let message = fails(
+            pgzip()
+                .arg("-d")
+                .arg(dir.join("cut.gz"))
+                .arg("-o")
+                .arg(&out),
+        );
         assert!(message.contains("cut.gz"), "{message}");
         if existing {
             assert_eq!(fs::read(&out).unwrap(), b"old contents");

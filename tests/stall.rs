@@ -255,16 +255,7 @@ fn the_cap_holds_when_the_temporary_worker_is_stuck_too() {
     let gate1 = Gate::new();
     let (stuck_temp, location) = common::hold_worker(&pool, &gate1);
     assert_eq!(location, (Some("ccap-1".to_owned()), Some(1)));
-    let ran = Arc::new(AtomicUsize::new(0));
-    let queued: Vec<_> = (0..20)
-        .map(|_| {
-            let ran = ran.clone();
-            pool.spawn(move || {
-                ran.fetch_add(1, Ordering::SeqCst);
-                stealpool::current_thread_index()
-            })
-        })
-        .collect();
+    let (ran, queued) = queue_counted(&pool, 20, stealpool::current_thread_index);
     // Two tasks stalled, one temporary worker allowed, and it is the one stuck.
     common::wait_for("the temporary worker's task to be reported stalled", || {
         stalled.lock().unwrap().contains(&1)
@@ -461,20 +452,31 @@ fn a_temporary_worker_leaves_between_tasks_once_the_stall_ends_although_work_rem
     shut_down(&pool, "a pool whose temporary worker retired", "cret-");
 }
 
-/// Without compensation (no setting, or 0) a stuck worker's queued work waits for it.
-fn nothing_extra_starts(extra: Option<usize>, prefix: &'static str) {
-    let threshold = ms(10);
-    let (pool, stalled, gate, blocker) = blocked_pool(1, threshold, extra, prefix);
+/// Queues `n` tasks that each count themselves in the returned counter when they run and
+/// return `what()`.
+fn queue_counted<T: Send + 'static>(
+    pool: &WorkerPool,
+    n: usize,
+    what: fn() -> T,
+) -> (Arc<AtomicUsize>, Vec<JoinHandle<T>>) {
     let ran = Arc::new(AtomicUsize::new(0));
-    let queued: Vec<_> = (0..20)
+    let queued = (0..n)
         .map(|_| {
             let ran = ran.clone();
             pool.spawn(move || {
                 ran.fetch_add(1, Ordering::SeqCst);
-                common::location()
+                what()
             })
         })
         .collect();
+    (ran, queued)
+}
+
+/// Without compensation (no setting, or 0) a stuck worker's queued work waits for it.
+fn nothing_extra_starts(extra: Option<usize>, prefix: &'static str) {
+    let threshold = ms(10);
+    let (pool, stalled, gate, blocker) = blocked_pool(1, threshold, extra, prefix);
+    let (ran, queued) = queue_counted(&pool, 20, common::location);
     // The stall is still reported...
     common::wait_for("the stall report", || !stalled.lock().unwrap().is_empty());
     assert_eq!(*stalled.lock().unwrap(), [0]);
