@@ -452,7 +452,7 @@ impl WorkerThread {
                     if !searching.get() {
                         self.registry.sleep.start_searching();
                         searching.set(true);
-                        self.registry.counters().idle(self.index);
+                        self.registry.counters().idle(&self.counters);
                     }
                     self.search()
                 }
@@ -462,7 +462,7 @@ impl WorkerThread {
                     if searching.get() {
                         self.stop_searching();
                         searching.set(false);
-                        self.registry.counters().busy(self.index);
+                        self.registry.counters().busy(&self.counters);
                     }
                     if self.run_top_level(job, lane) {
                         return LoopEnd::Retire;
@@ -521,12 +521,12 @@ impl WorkerThread {
             let probe = || awaited.is_done() || self.registry.has_work();
             // Asleep inside a task: idle time, unlike the search before it.
             let counters = self.registry.counters();
-            counters.idle(self.index);
+            counters.idle(&self.counters);
             self.counters.parked();
             self.registry
                 .sleep
                 .sleep(self.index, SleepKind::Join, searching, &probe);
-            counters.busy(self.index);
+            counters.busy(&self.counters);
             searching = true;
         }
         if searching {
@@ -696,7 +696,7 @@ fn run_as<R>(
 ) -> (std::thread::Result<R>, WorkerThread) {
     let registry = worker.registry.clone();
     let index = worker.index;
-    registry.counters().thread_started(index);
+    registry.counters().thread_started(&worker.counters);
     CURRENT.with(|c| c.set(&worker));
     registry.run_hook(
         "on_thread_start",
@@ -710,7 +710,7 @@ fn run_as<R>(
         index,
     );
     CURRENT.with(|c| c.set(ptr::null()));
-    registry.counters().idle(index);
+    registry.counters().idle(&worker.counters);
     (outcome, worker)
 }
 

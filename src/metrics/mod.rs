@@ -310,20 +310,21 @@ impl PoolCounters {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX - 1) + 1
     }
 
-    /// The thread serving slot `index` starts (or resumes) doing work.
-    pub(crate) fn busy(&self, index: usize) {
-        self.slots[index].busy.start(self.stamp());
+    /// The thread serving `slot` (one of this pool's, which it holds) starts or resumes
+    /// doing work.
+    pub(crate) fn busy(&self, slot: &SlotCounters) {
+        slot.busy.start(self.stamp());
     }
 
-    /// The thread serving slot `index` has run out of work (or is leaving).
-    pub(crate) fn idle(&self, index: usize) {
-        self.slots[index].busy.stop(self.stamp());
+    /// The thread serving `slot` has run out of work (or is leaving).
+    pub(crate) fn idle(&self, slot: &SlotCounters) {
+        slot.busy.stop(self.stamp());
     }
 
-    /// A thread starts serving slot `index`.
-    pub(crate) fn thread_started(&self, index: usize) {
-        bump(&self.slots[index].threads);
-        self.busy(index);
+    /// A thread starts serving `slot`.
+    pub(crate) fn thread_started(&self, slot: &SlotCounters) {
+        bump(&slot.threads);
+        self.busy(slot);
     }
 
     /// Reads every counter into a snapshot. `queued` is the number of jobs in each lane's
