@@ -1,9 +1,10 @@
 //! Tests of the `pgzip` example: the engine in-process (round trips through `gzip -d` and
 //! flate2's decoders) and the program itself (options, stdin/stdout, errors).
 //!
-//! The program is built with `cargo build --example pgzip` (a no-op when it is up to date)
-//! into the same target directory and profile as this test.
+//! The program is built with `cargo build -p stealpool-apps --example pgzip` (a no-op when it
+//! is up to date) into the same target directory and profile as this test.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 #[path = "../examples/pgzip/engine.rs"]
 #[allow(dead_code)]

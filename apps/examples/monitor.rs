@@ -1,8 +1,8 @@
 //! Monitor: a look inside a busy pool through `WorkerPool::metrics`.
 //!
 //! ```text
-//! cargo run --release --example monitor
-//! cargo run --release --example monitor -- --seconds 2 --threads 4
+//! cargo run --release -p stealpool-apps --example monitor
+//! cargo run --release -p stealpool-apps --example monitor -- --seconds 2 --threads 4
 //! ```
 //!
 //! The program builds a pool that records timing (`record_timing(true)`), prints a line when

@@ -1,7 +1,7 @@
 //! pgzip: a parallel gzip on a stealpool pool.
 //!
 //! ```text
-//! cargo build --release --example pgzip
+//! cargo build --release -p stealpool-apps --example pgzip
 //! target/release/examples/pgzip [-p THREADS] [-l LEVEL] [-b BLOCK_KIB] [INPUT] [-o OUTPUT]
 //! target/release/examples/pgzip -d [INPUT] [-o OUTPUT]
 //!

@@ -3,8 +3,8 @@
 //! never run long computations and stay free to answer everything else.
 //!
 //! ```text
-//! cargo run --release --example http_offload            # listens on 127.0.0.1:3000
-//! PORT=8080 cargo run --release --example http_offload
+//! cargo run --release -p stealpool-apps --example http_offload            # listens on 127.0.0.1:3000
+//! PORT=8080 cargo run --release -p stealpool-apps --example http_offload
 //!
 //! curl http://127.0.0.1:3000/fib/30       # 832040
 //! curl http://127.0.0.1:3000/fib/abc      # 400: n must be a whole number from 0 to 92, ...

@@ -5,9 +5,6 @@
 //!
 //! Timing is printed (`--nocapture` shows it), never asserted: every wait polls a condition
 //! with a generous deadline, so a slow or noisy machine makes the tests slower, not red.
-//!
-//! Not built under `--cfg loom`, where axum and the HTTP client are left out (see Cargo.toml).
-#![cfg(not(loom))]
 
 #[path = "../examples/http_offload/app.rs"]
 mod app;

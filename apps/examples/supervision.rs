@@ -2,9 +2,9 @@
 //! the process is asked to stop.
 //!
 //! ```text
-//! cargo run --release --example supervision
-//! cargo run --release --example supervision -- --auto-interrupt-after 3
-//! cargo run --release --example supervision -- --auto-interrupt-after 3 --grace 0.5
+//! cargo run --release -p stealpool-apps --example supervision
+//! cargo run --release -p stealpool-apps --example supervision -- --auto-interrupt-after 3
+//! cargo run --release -p stealpool-apps --example supervision -- --auto-interrupt-after 3 --grace 0.5
 //! ```
 //!
 //! It runs three parts, one pool each, and prints what happened with the time since start:
