@@ -18,7 +18,6 @@ use crossbeam_utils::CachePadded;
 
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, Condvar, Mutex};
-use crate::registry::Registry;
 
 /// The bound and the count of tasks waiting under it.
 #[derive(Debug)]
@@ -100,18 +99,20 @@ impl Limit {
     }
 }
 
-/// A counted task's closure: gives its place back when it starts, or when it is dropped
-/// without running (cancelled, or aborted by a pool that ended).
+/// A counted task's closure, holding its place under the limit: gives it back when the
+/// closure starts, or when it is dropped without running (cancelled, or aborted by a pool
+/// that ended).
 pub(crate) struct Admitted<F> {
     func: Option<F>,
-    registry: Arc<Registry>,
+    limit: Arc<Limit>,
 }
 
 impl<F> Admitted<F> {
-    pub(crate) fn new(func: F, registry: Arc<Registry>) -> Self {
+    /// `func` took a place in `limit` (`try_acquire` or `acquire_blocking` returned true).
+    pub(crate) fn new(func: F, limit: Arc<Limit>) -> Self {
         Admitted {
             func: Some(func),
-            registry,
+            limit,
         }
     }
 
@@ -120,21 +121,15 @@ impl<F> Admitted<F> {
         F: FnOnce() -> T,
     {
         let func = self.func.take().expect("an admitted task runs once");
-        self.give_back();
+        self.limit.release();
         func()
-    }
-
-    fn give_back(&self) {
-        if let Some(limit) = self.registry.limit() {
-            limit.release();
-        }
     }
 }
 
 impl<F> Drop for Admitted<F> {
     fn drop(&mut self) {
         if self.func.is_some() {
-            self.give_back();
+            self.limit.release();
         }
     }
 }

@@ -7,11 +7,15 @@ use std::sync::Arc as StdArc;
 
 use crossbeam_deque::Worker;
 
+use crate::config::{
+    HookFn, PanicHandlerFn, PoolConfig, StallFn, ThreadNameFn, default_thread_name,
+};
 use crate::job::JobRef;
 use crate::lane::LANES;
 use crate::loom::sync::Arc;
 use crate::pool::WorkerPool;
-use crate::registry::{Registry, ThreadConfig};
+use crate::registry::Registry;
+use crate::threads::Threads;
 
 /// The environment variable that sets the default number of worker threads.
 pub const NUM_THREADS_ENV: &str = "STEALPOOL_NUM_THREADS";
@@ -28,10 +32,6 @@ pub const DEFAULT_TIMING_SAMPLE: u32 = 8;
 
 /// The smallest stack size, in bytes, a worker thread may be given.
 pub const MIN_STACK_SIZE: usize = 64 * 1024;
-
-pub(crate) type ThreadNameFn = dyn Fn(usize) -> String + Send + Sync + 'static;
-pub(crate) type HookFn = dyn Fn(usize) + Send + Sync + 'static;
-pub(crate) type PanicHandlerFn = dyn Fn(Box<dyn std::any::Any + Send>) + Send + Sync + 'static;
 
 /// Configures and builds a [`WorkerPool`].
 ///
@@ -60,7 +60,7 @@ pub struct PoolBuilder {
     replace_worker_on_panic: Option<bool>,
     max_queued: Option<usize>,
     stall_threshold: Option<std::time::Duration>,
-    on_stall: Option<StdArc<crate::stall::StallFn>>,
+    on_stall: Option<StdArc<StallFn>>,
     compensate_stalls: Option<usize>,
     record_timing: bool,
     timing_sample: Option<u32>,
@@ -452,42 +452,32 @@ impl PoolBuilder {
         if extra > MAX_THREADS - num_threads {
             return Err(BuildError::new(ErrorKind::TooManyExtra(extra)));
         }
+        let config = PoolConfig {
+            num_threads,
+            thread_name: self.thread_name.clone(),
+            stack_size: self.stack_size,
+            fairness_interval,
+            panic_handler: self.panic_handler.clone(),
+            replace_on_panic: self.replace_worker_on_panic.unwrap_or(true),
+            max_queued: self.max_queued,
+            stall_threshold: self.stall_threshold,
+            on_stall: self.on_stall.clone(),
+            max_extra: extra,
+            record_timing: self.record_timing.then_some(timing_sample),
+            on_thread_start: self.on_thread_start.clone(),
+            on_thread_stop: self.on_thread_stop.clone(),
+        };
         // The temporary workers' slots (and deques) exist from the start, after the workers'.
-        let mut deques: Vec<[Worker<JobRef>; LANES]> = (0..num_threads + extra)
+        let mut deques: Vec<[Worker<JobRef>; LANES]> = (0..config.slots())
             .map(|_| [Worker::new_lifo(), Worker::new_lifo(), Worker::new_lifo()])
             .collect();
         let stealers = deques
             .iter()
             .map(|lanes| [lanes[0].stealer(), lanes[1].stealer(), lanes[2].stealer()])
             .collect();
-        let threads = ThreadConfig {
-            name: self.thread_name.clone(),
-            stack_size: self.stack_size,
-            panic_handler: self.panic_handler.clone(),
-            replace_on_panic: self.replace_worker_on_panic.unwrap_or(true),
-            max_queued: self.max_queued,
-            stall_threshold: self.stall_threshold,
-            on_stall: self.on_stall.clone(),
-            record_timing: self.record_timing.then_some(timing_sample),
-            on_thread_start: self.on_thread_start.clone(),
-            on_thread_stop: self.on_thread_stop.clone(),
-        };
-        let temp_slots = deques.split_off(num_threads);
-        let registry = Arc::new(Registry::new(
-            stealers,
-            temp_slots,
-            fairness_interval,
-            threads,
-        ));
-        // Ends the workers started so far, when the build fails at worker `index`; the ones
-        // that never started must not be waited for.
-        let abandon = |index: usize| {
-            for _ in index..num_threads {
-                registry.worker_exited();
-            }
-            registry.sleep.terminate_now();
-            registry.wait_for_exit();
-        };
+        let temp_deques = deques.split_off(num_threads);
+        let registry = Arc::new(Registry::new(stealers, config));
+        let threads = Arc::new(Threads::new(registry, num_threads, temp_deques));
         for (index, deque) in deques.into_iter().enumerate() {
             // The name function is the caller's code: if it panics, the threads already
             // started are ended before the panic goes on.
@@ -495,23 +485,23 @@ impl PoolBuilder {
                 Some(name) => match panic::catch_unwind(AssertUnwindSafe(|| name(index))) {
                     Ok(name) => name,
                     Err(payload) => {
-                        abandon(index);
+                        threads.abandon(index);
                         panic::resume_unwind(payload);
                     }
                 },
-                None => format!("stealpool-{index}"),
+                None => default_thread_name(index),
             };
-            if let Err(err) = Registry::start_worker(&registry, index, deque, name) {
-                abandon(index);
+            if let Err(err) = Threads::start_worker(&threads, index, deque, name) {
+                threads.abandon(index);
                 return Err(BuildError::new(ErrorKind::Spawn(err)));
             }
         }
-        if let Err(err) = Registry::start_stall_watcher(&registry) {
-            abandon(num_threads);
+        if let Err(err) = Threads::start_stall_watcher(&threads) {
+            threads.abandon(num_threads);
             return Err(BuildError::new(ErrorKind::Spawn(err)));
         }
         crate::trace::pool_started(num_threads);
-        Ok(WorkerPool::from_registry(registry))
+        Ok(WorkerPool::from_threads(threads))
     }
 }
 

@@ -7,9 +7,10 @@ use crate::lane::Priority;
 use crate::loom::sync::Arc;
 use crate::pool::WorkerPool;
 use crate::registry::Registry;
-use crate::scope::Scope;
+use crate::scope::{self, Scope};
 use crate::task::JoinHandle;
 use crate::worker::{WorkerThread, current_lane};
+use crate::{join as join_mod, spawn as spawn_mod};
 
 static GLOBAL: OnceLock<WorkerPool> = OnceLock::new();
 
@@ -38,7 +39,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    current_registry(|registry| Registry::spawn(registry, current_lane(), func))
+    current_registry(|registry| spawn_mod::spawn_in(registry, current_lane(), func))
 }
 
 /// [`WorkerPool::join`] on the current pool: the pool whose worker calls it, else the global
@@ -63,7 +64,7 @@ where
 {
     match WorkerThread::current() {
         Some(worker) => worker.join(a, b),
-        None => global_pool().registry().join(a, b),
+        None => join_mod::join_on(global_pool().registry(), a, b),
     }
 }
 
@@ -86,7 +87,7 @@ where
     OP: FnOnce(&Scope<'scope>) -> R + Send,
     R: Send,
 {
-    current_registry(|registry| Registry::scope(registry, op))
+    current_registry(|registry| scope::scope_on(registry, op))
 }
 
 /// The priority of the task running the calling code, or `None` when the caller is not a

@@ -1,6 +1,6 @@
 //! What the queues hold: a type-erased pointer to a job plus the function that runs it.
 //!
-//! Two kinds of job sit behind a [`JobRef`]:
+//! Three kinds of job sit behind a [`JobRef`]:
 //! - a heap task cell ([`crate::task`]), made by `spawn`, owned jointly by the queue and the
 //!   handle;
 //! - a [`StackJob`], made by `install` and `join` on the caller's stack, which the caller keeps
@@ -19,7 +19,7 @@ use std::ptr::NonNull;
 
 use crate::latch::WakeLatch;
 use crate::loom::cell::UnsafeCell;
-use crate::metrics::Tally;
+use crate::metrics::{Outcome, Tally};
 
 /// How a queued job is to be consumed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,25 +30,12 @@ pub(crate) enum JobMode {
     Abort,
 }
 
-/// What executing a job did, for the pool's metrics (see `crate::metrics`). Only spawned
-/// tasks and scope tasks count as tasks; join halves and installed closures do not.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[must_use = "the caller counts what became of the job"]
-pub(crate) enum Outcome {
-    /// A task ran and returned.
-    Completed,
-    /// A task ran and panicked.
-    Panicked,
-    /// A task was resolved as cancelled without running: its handle cancelled it while it
-    /// was queued, or the pool aborted it.
-    Cancelled,
-    /// Not a task (a join half, an installed closure), or a scope task sent back to its
-    /// queue (it is counted when it runs).
-    NotATask,
-}
-
 /// A pointer to a queued job and the function that consumes it.
-#[derive(Clone, Copy, Debug)]
+///
+/// Deliberately neither `Clone` nor `Copy`: a job is executed exactly once, so there is one
+/// `JobRef` per job, moved from queue to queue and consumed by [`execute`](Self::execute).
+/// Code that needs to recognise a job it has handed out keeps its [`JobId`].
+#[derive(Debug)]
 pub(crate) struct JobRef {
     pointer: NonNull<()>,
     execute_fn: unsafe fn(NonNull<()>, JobMode, Tally<'_>) -> Outcome,
@@ -72,9 +59,10 @@ impl JobRef {
         }
     }
 
-    /// Do both refer to the same job? (A job's address identifies it while it is alive.)
-    pub(crate) fn same_job(self, other: JobRef) -> bool {
-        self.pointer == other.pointer
+    /// What identifies this job while it is alive (its address).
+    #[inline]
+    pub(crate) fn id(&self) -> JobId {
+        JobId(self.pointer)
     }
 
     /// Consumes the job and says what became of it. A task counts its outcome in `tally`
@@ -88,6 +76,10 @@ impl JobRef {
         unsafe { (self.execute_fn)(self.pointer, mode, tally) }
     }
 }
+
+/// Identifies a job while it is alive, without the right to execute it (see [`JobRef`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct JobId(NonNull<()>);
 
 /// The outcome of a [`StackJob`].
 enum JobResult<R> {
@@ -137,6 +129,11 @@ where
         unsafe { JobRef::new(pointer, Self::execute) }
     }
 
+    /// The job's entry in its [`JobRef`].
+    ///
+    /// # Safety
+    /// `pointer` comes from [`as_job_ref`](Self::as_job_ref) on a `StackJob<F, R>` that is
+    /// still alive, and this is the job's one execution.
     unsafe fn execute(pointer: NonNull<()>, mode: JobMode, _: Tally<'_>) -> Outcome {
         // SAFETY: `pointer` came from `as_job_ref` on a live `StackJob<F, R>`.
         let this = unsafe { pointer.cast::<Self>().as_ref() };

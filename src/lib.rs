@@ -65,6 +65,7 @@
 
 mod backpressure;
 mod builder;
+mod config;
 mod error;
 mod global;
 mod job;
@@ -77,9 +78,11 @@ mod pool;
 mod registry;
 mod scope;
 mod sleep;
+mod spawn;
 mod stall;
 mod submit;
 mod task;
+mod threads;
 mod trace;
 mod unwind;
 mod worker;

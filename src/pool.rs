@@ -8,9 +8,11 @@ use crate::lane::Priority;
 use crate::loom::sync::Arc;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
-use crate::scope::Scope;
+use crate::scope::{self, Scope};
 use crate::task::JoinHandle;
+use crate::threads::Threads;
 use crate::worker::current_lane;
+use crate::{join, spawn};
 
 /// A pool of worker threads with a work-stealing scheduler.
 ///
@@ -34,12 +36,12 @@ pub struct WorkerPool {
 
 /// Shared by the clones of one `WorkerPool`; its drop closes the pool.
 struct PoolInner {
-    registry: Arc<Registry>,
+    threads: Arc<Threads>,
 }
 
 impl Drop for PoolInner {
     fn drop(&mut self) {
-        self.registry.close();
+        self.threads.registry().close();
     }
 }
 
@@ -60,14 +62,18 @@ impl WorkerPool {
         PoolBuilder::new()
     }
 
-    pub(crate) fn from_registry(registry: Arc<Registry>) -> WorkerPool {
+    pub(crate) fn from_threads(threads: Arc<Threads>) -> WorkerPool {
         WorkerPool {
-            inner: Arc::new(PoolInner { registry }),
+            inner: Arc::new(PoolInner { threads }),
         }
     }
 
     pub(crate) fn registry(&self) -> &Arc<Registry> {
-        &self.inner.registry
+        self.inner.threads.registry()
+    }
+
+    pub(crate) fn threads(&self) -> &Arc<Threads> {
+        &self.inner.threads
     }
 
     /// Runs `func` on the pool and returns a handle to its result.
@@ -89,7 +95,7 @@ impl WorkerPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        Registry::spawn(&self.inner.registry, current_lane(), func)
+        spawn::spawn_in(self.registry(), current_lane(), func)
     }
 
     /// Like [`spawn`](Self::spawn), at the given priority.
@@ -114,7 +120,7 @@ impl WorkerPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        Registry::spawn(&self.inner.registry, priority.lane(), func)
+        spawn::spawn_in(self.registry(), priority.lane(), func)
     }
 
     /// Like [`spawn`](Self::spawn), but never waits and never runs the task inline: when the
@@ -135,7 +141,7 @@ impl WorkerPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        Registry::try_spawn(&self.inner.registry, current_lane(), func)
+        spawn::try_spawn_in(self.registry(), current_lane(), func)
     }
 
     /// Runs `op` on one of the pool's workers, blocks until it returns, and returns its value.
@@ -160,7 +166,7 @@ impl WorkerPool {
         OP: FnOnce() -> R + Send,
         R: Send,
     {
-        self.inner.registry.install(op)
+        self.registry().in_worker(|_| op())
     }
 
     /// Runs `a` and `b`, potentially in parallel, and returns both results. Both closures may
@@ -209,7 +215,7 @@ impl WorkerPool {
         RA: Send,
         RB: Send,
     {
-        self.inner.registry.join(a, b)
+        join::join_on(self.registry(), a, b)
     }
 
     /// Creates a [`Scope`] on this pool, runs `op` in it on one of the pool's workers, and
@@ -238,12 +244,12 @@ impl WorkerPool {
         OP: FnOnce(&Scope<'scope>) -> R + Send,
         R: Send,
     {
-        Registry::scope(&self.inner.registry, op)
+        scope::scope_on(self.registry(), op)
     }
 
     /// The number of worker threads.
     pub fn num_threads(&self) -> usize {
-        self.inner.registry.num_threads()
+        self.registry().num_threads()
     }
 
     /// A snapshot of what the pool has counted: tasks completed, panicked, cancelled and
@@ -265,7 +271,7 @@ impl WorkerPool {
     /// # Ok::<(), stealpool::BuildError>(())
     /// ```
     pub fn metrics(&self) -> Metrics {
-        self.inner.registry.metrics()
+        self.registry().metrics()
     }
 
     /// Shuts the pool down gracefully: refuses new work from outside the pool, runs everything
@@ -293,11 +299,11 @@ impl WorkerPool {
     /// assert!(pool.spawn(|| ()).join().unwrap_err().is_cancelled());
     /// ```
     pub fn shutdown(&self) {
-        let registry = &self.inner.registry;
+        let registry = self.registry();
         crate::trace::shutdown("graceful");
         registry.close();
         if registry.current_worker().is_none() {
-            registry.wait_for_exit();
+            self.threads().wait_for_exit();
         }
     }
 
@@ -337,12 +343,12 @@ impl WorkerPool {
     /// assert!(releaser.join().unwrap().join().unwrap_err().is_cancelled());
     /// ```
     pub fn shutdown_now(&self) {
-        let registry = &self.inner.registry;
+        let registry = self.registry();
         crate::trace::shutdown("now");
         registry.close();
         registry.cancel_queued();
         if registry.current_worker().is_none() {
-            registry.wait_for_exit();
+            self.threads().wait_for_exit();
         }
     }
 
@@ -365,14 +371,14 @@ impl WorkerPool {
     /// assert!(pool.shutdown_timeout(Duration::from_secs(60))); // done, threads joined
     /// ```
     pub fn shutdown_timeout(&self, timeout: std::time::Duration) -> bool {
-        let registry = &self.inner.registry;
+        let registry = self.registry();
         crate::trace::shutdown("timeout");
         registry.close();
         if registry.current_worker().is_some() {
             return false;
         }
         let deadline = std::time::Instant::now().checked_add(timeout);
-        registry.wait_for_exit_until(deadline)
+        self.threads().wait_for_exit_until(deadline)
     }
 }
 
@@ -384,7 +390,7 @@ impl Default for WorkerPool {
 
 impl fmt::Debug for WorkerPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let registry = &self.inner.registry;
+        let registry = self.registry();
         f.debug_struct("WorkerPool")
             .field("num_threads", &registry.num_threads())
             .field("closed", &registry.sleep.is_closed())

@@ -9,23 +9,22 @@
 //!
 //! With `compensate_stalls(max_extra)`, each look also publishes how many tasks are stalled
 //! right now; while fewer temporary workers than that (and than `max_extra`) are alive and
-//! work is queued, the watcher starts one (see `Registry::start_temp`). A temporary worker
-//! checks the published count between tasks and leaves when it is above it, or when it finds
-//! no work. It never sleeps, so the sleep protocol sees it only as one more thread that can
-//! keep a closed pool from ending (`Sleep::temp_left`).
+//! work is queued, the watcher starts one. A temporary worker checks the published count
+//! between tasks and leaves when it is above it, or when it finds no work. It never sleeps,
+//! so the sleep protocol sees it only as one more thread that can keep a closed pool from
+//! ending (`Sleep::temp_left`).
+//!
+//! This module holds the data and what one look does; the watcher thread's loop, and the
+//! starting of temporary workers, are in `crate::threads`.
 
 use std::sync::Arc as StdArc;
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
-use crate::loom::sync::Arc;
+use crate::config::StallFn;
 use crate::loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use crate::loom::sync::{Condvar, Mutex};
-use crate::registry::Registry;
-
-/// The `on_stall` callback: worker index, how long its task has been running.
-pub(crate) type StallFn = dyn Fn(usize, Duration) + Send + Sync + 'static;
 
 /// What the watcher needs, kept in the registry.
 pub(crate) struct StallWatch {
@@ -104,6 +103,22 @@ impl StallWatch {
         self.temps_started.load(Ordering::Relaxed)
     }
 
+    /// Does the pool start temporary workers while tasks are stalled?
+    pub(crate) fn compensates(&self) -> bool {
+        self.max_extra > 0
+    }
+
+    /// Publishes how many tasks are stalled now (what temporary workers compare themselves
+    /// with).
+    pub(crate) fn publish_stalled(&self, stalled: usize) {
+        self.stalled_now.store(stalled, Ordering::Relaxed);
+    }
+
+    /// A temporary worker was started.
+    pub(crate) fn temp_started(&self) {
+        self.temps_started.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The pool has ended: the watcher leaves now.
     pub(crate) fn end(&self) {
         *self.ended.lock() = true;
@@ -111,7 +126,7 @@ impl StallWatch {
     }
 
     /// Waits one period; false if the pool ended meanwhile.
-    fn pause(&self) -> bool {
+    pub(crate) fn pause(&self) -> bool {
         let deadline = Instant::now() + self.period();
         let mut ended = self.ended.lock();
         while !*ended {
@@ -130,31 +145,37 @@ impl StallWatch {
     }
 }
 
-/// The watcher thread's body: looks at the stamps until the pool ends.
-pub(crate) fn watch(registry: Arc<Registry>) {
-    let Some(watch) = registry.stall_watch() else {
-        return;
-    };
-    // The stamp each worker's current stall was reported for (one report per task).
-    let mut reported = vec![0u64; watch.started.len()];
-    let threshold_nanos = u64::try_from(watch.threshold.as_nanos()).unwrap_or(u64::MAX);
-    while watch.pause() {
-        let now = watch.stamp();
+/// What the watcher remembers between looks: the stamp each worker's current stall was
+/// reported for (one report per task).
+pub(crate) struct Reported(Vec<u64>);
+
+impl StallWatch {
+    /// A fresh memory of reports, for the watcher.
+    pub(crate) fn reported(&self) -> Reported {
+        Reported(vec![0; self.started.len()])
+    }
+
+    /// One look at the stamps: reports each task that has run longer than the threshold,
+    /// once (through `on_stall`, counted), and returns how many are stalled right now.
+    pub(crate) fn look(&self, reported: &mut Reported) -> usize {
+        let threshold_nanos = u64::try_from(self.threshold.as_nanos()).unwrap_or(u64::MAX);
+        let now = self.stamp();
         let mut stalled = 0;
-        for (index, started) in watch.started.iter().enumerate() {
+        for (index, started) in self.started.iter().enumerate() {
             let started = started.load(Ordering::Relaxed);
             if started == 0 {
                 continue;
             }
             let running = now.saturating_sub(started);
-            if running > threshold_nanos {
-                stalled += 1;
+            if running <= threshold_nanos {
+                continue;
             }
-            if running > threshold_nanos && started != reported[index] {
-                reported[index] = started;
-                watch.stalls.fetch_add(1, Ordering::Relaxed);
+            stalled += 1;
+            if started != reported.0[index] {
+                reported.0[index] = started;
+                self.stalls.fetch_add(1, Ordering::Relaxed);
                 crate::trace::stall_detected(index, Duration::from_nanos(running));
-                if let Some(on_stall) = &watch.on_stall {
+                if let Some(on_stall) = &self.on_stall {
                     let on_stall = on_stall.clone();
                     crate::unwind::call_quietly(move || {
                         on_stall(index, Duration::from_nanos(running));
@@ -162,22 +183,7 @@ pub(crate) fn watch(registry: Arc<Registry>) {
                 }
             }
         }
-        if watch.max_extra > 0 {
-            compensate(&registry, watch, stalled);
-        }
-    }
-}
-
-/// Publishes the stalled count and starts temporary workers while fewer than wanted are
-/// alive and work is waiting.
-fn compensate(registry: &Arc<Registry>, watch: &StallWatch, stalled: usize) {
-    watch.stalled_now.store(stalled, Ordering::Relaxed);
-    let wanted = watch.temps_wanted();
-    while registry.sleep.temps() < wanted && registry.has_work() {
-        if !Registry::start_temp(registry) {
-            break;
-        }
-        watch.temps_started.fetch_add(1, Ordering::Relaxed);
+        stalled
     }
 }
 
@@ -208,6 +214,7 @@ mod tests {
             .unwrap();
         let registry = pool.registry().clone();
         let watch = registry.stall_watch().unwrap();
+        let sleep = &registry.sleep;
         let (release, gate) = mpsc::channel::<()>();
         let stuck = pool.spawn(move || gate.recv().unwrap());
         wait_for("the stall", || watch.stalls() == 1);
@@ -220,14 +227,14 @@ mod tests {
         }
         // One stalled task: one temporary worker at most, even with two allowed.
         assert!(watch.temps_started() >= 1);
-        assert!(registry.sleep.temps() <= 1);
+        assert!(sleep.active_temps() <= 1);
         release.send(()).unwrap();
         stuck.join().unwrap();
         // Once the watcher has seen the stall end, it starts no more, and the one there
         // leaves.
         wait_for("the watcher to see the end", || watch.temps_wanted() == 0);
         wait_for("the temporary worker to leave", || {
-            registry.sleep.temps() == 0
+            sleep.active_temps() == 0
         });
         assert_eq!(
             pool.spawn(crate::current_thread_index).join().unwrap(),

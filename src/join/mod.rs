@@ -44,14 +44,35 @@
 //! side is left running over stack memory that unwinding frees; if both panic, `a`'s panic is
 //! the one re-raised. This matches `rayon::join`.
 
+mod frames;
+
 use std::any::Any;
 use std::mem;
 use std::panic;
 
-use crate::job::{StackJob, StackOutcome};
+pub(crate) use frames::{Frames, ShareRequest};
+
+use crate::job::{JobId, StackJob, StackOutcome};
+use crate::registry::Registry;
 use crate::worker::WorkerThread;
 
 type Payload = Box<dyn Any + Send>;
+
+/// `join` on `registry`'s pool: on the calling worker when it is one of the pool's, else on
+/// one of them through [`Registry::in_worker`] (on a pool that was shut down, on the calling
+/// thread).
+pub(crate) fn join_on<A, B, RA, RB>(registry: &Registry, a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA + Send,
+    B: FnOnce() -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    registry.in_worker(|worker| match worker {
+        Some(worker) => worker.join(a, b),
+        None => join_here(a, b),
+    })
+}
 
 impl WorkerThread {
     /// `join` on the calling worker (see the module docs).
@@ -62,7 +83,8 @@ impl WorkerThread {
         RA: Send,
         RB: Send,
     {
-        if self.has_spare_frames() {
+        let frames = self.frames();
+        if frames.has_spare() {
             return join_here(a, b);
         }
         let job_b = StackJob::new(b);
@@ -70,25 +92,41 @@ impl WorkerThread {
         // this thread (never shared, or taken back from the deque), or executed by a thief,
         // which `wait_for_shared` waits for before this function returns or unwinds.
         let job_ref = unsafe { job_b.as_job_ref() };
-        self.push_frame(job_ref);
+        let id = job_ref.id();
+        if let Some((oldest, lane)) = frames.push(job_ref, self.lane()) {
+            // Somebody asked for work: the oldest frame goes where thieves look.
+            self.push_lane(oldest, lane);
+        }
         let result_a = crate::unwind::catch_user(a);
-        let kept = self.pop_frame();
+        let kept = frames.pop();
         let result_b = if kept {
-            // SAFETY: the frame was never shared, so no other thread has seen `job_ref`.
+            // SAFETY: the frame was never shared, so no other thread has seen the job.
             run_b(&result_a, || unsafe { job_b.run_inline() })
         } else {
-            self.wait_for_shared(&job_b, job_ref, &result_a)
+            self.wait_for_shared(&job_b, id, &result_a)
         };
         both(result_a, result_b)
     }
 
-    /// The slow path: `job_b` was shared. Takes it back from the deque if it is still there,
-    /// running newer jobs found above it first; otherwise waits until its thief is done.
+    /// Makes every unshared frame stealable, oldest first. Called before a worker waits, so
+    /// that the work it cannot get to meanwhile is not stuck behind it.
+    pub(crate) fn share_all_frames(&self) {
+        if self
+            .frames()
+            .share_all(|job, lane| self.push_quietly(job, lane))
+        {
+            self.registry().sleep.notify_work();
+        }
+    }
+
+    /// The slow path: `job_b` (whose id is `id`) was shared. Takes it back from the deque if
+    /// it is still there, running newer jobs found above it first; otherwise waits until its
+    /// thief is done.
     #[cold]
     fn wait_for_shared<F, RB, RA>(
         &self,
         job_b: &StackJob<F, RB>,
-        job_ref: crate::job::JobRef,
+        id: JobId,
         result_a: &Result<RA, Payload>,
     ) -> Result<RB, Payload>
     where
@@ -107,7 +145,7 @@ impl WorkerThread {
                 break;
             }
             match self.pop_local() {
-                Some(job) if job.same_job(job_ref) => {
+                Some(job) if job.id() == id => {
                     // Taken back: nobody else can reach `b` now, and its panic may unwind.
                     mem::forget(guard);
                     // SAFETY: popping it from our own deque took it back: nobody else can

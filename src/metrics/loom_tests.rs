@@ -1,15 +1,16 @@
 //! Loom models of the counting protocol: a task counts its outcome before its result is
 //! published, so whoever sees the result (a `join`) also sees the count.
 
-use super::*;
+use super::{PoolCounters, Tally};
 use crate::job::JobMode;
-use crate::lane::NORMAL;
+use crate::lane::{LANES, NORMAL};
+use crate::loom::sync::Arc;
 use crate::task::new_task;
 use loom::thread;
 
 /// Reads the pool's completed and cancelled counts.
 fn counts(counters: &PoolCounters) -> (u64, u64) {
-    let metrics = counters.snapshot(1, [0; LANES], 0, 0);
+    let metrics = counters.snapshot(1, [0; LANES], 0);
     (metrics.completed(), metrics.cancelled())
 }
 

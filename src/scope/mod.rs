@@ -14,12 +14,12 @@ use std::marker::PhantomData;
 use std::panic;
 use std::ptr::NonNull;
 
-use crate::job::{JobMode, JobRef, Outcome};
+use crate::job::{JobMode, JobRef};
 use crate::latch::CountLatch;
 use crate::loom::sync::{Arc, Mutex};
-use crate::metrics::Tally;
+use crate::metrics::{Outcome, Spawned, Tally};
 use crate::registry::Registry;
-use crate::worker::current_lane;
+use crate::worker::{WorkerThread, current_lane};
 
 /// A scope for spawning tasks that may borrow data living outside the scope. Made by
 /// [`WorkerPool::scope`](crate::WorkerPool::scope) and [`stealpool::scope`](crate::scope).
@@ -117,27 +117,30 @@ impl<'scope> Scope<'scope> {
     where
         BODY: FnOnce(&Scope<'scope>) + Send + 'scope,
     {
-        let clock = if self.on_pool {
-            let lane = self
-                .registry
-                .current_worker()
-                .map_or(self.lane, |worker| worker.lane());
-            self.registry.counters().clock_if_sampled(lane)
-        } else {
-            None
-        };
-        if let Some(clock) = clock {
-            let spawned = crate::metrics::Spawned::now(clock);
-            self.spawn_job(move |scope: &Scope<'scope>| {
-                let _running = spawned.start();
-                body(scope)
-            });
-        } else {
-            self.spawn_job(body);
+        if !self.on_pool {
+            // The pool is shut down and the scope runs on the caller: the task runs here and
+            // now, and is not the pool's work, so not counted in its metrics.
+            self.spawn_job(None, self.lane, body);
+            return;
+        }
+        let worker = self.registry.current_worker();
+        let lane = worker.map_or(self.lane, WorkerThread::lane);
+        match self.registry.counters().clock_if_sampled(lane) {
+            Some(clock) => {
+                let spawned = Spawned::now(clock);
+                self.spawn_job(worker, lane, move |scope: &Scope<'scope>| {
+                    let _running = WorkerThread::current().and_then(|w| w.start_timed(spawned));
+                    body(scope)
+                });
+            }
+            None => self.spawn_job(worker, lane, body),
         }
     }
 
-    fn spawn_job<BODY>(&self, body: BODY)
+    /// Boxes `body` into a job and queues it in `lane`: on `worker`'s deque when the caller
+    /// is one of the pool's workers, else in the injector. With the pool shut down (`on_pool`
+    /// false) the job runs at once on the calling thread.
+    fn spawn_job<BODY>(&self, worker: Option<&WorkerThread>, lane: usize, body: BODY)
     where
         BODY: FnOnce(&Scope<'scope>) + Send + 'scope,
     {
@@ -151,23 +154,21 @@ impl<'scope> Scope<'scope> {
         // alive until `pending` is zero, which needs that call.
         let job = unsafe { JobRef::new(pointer, ScopeJob::<'scope, BODY>::execute) };
         if !self.on_pool {
-            // The pool is shut down and the scope runs on the caller: not the pool's work, so
-            // not counted in its metrics.
             // SAFETY: the job was never queued; this is its one execution.
             let _ = unsafe { job.execute(JobMode::Run, Tally::Nowhere) };
             return;
         }
-        match self.registry.current_worker() {
+        match worker {
             Some(worker) => {
-                worker.counters().submitted(worker.lane());
-                worker.push(job);
+                worker.counters().submitted(lane);
+                worker.push_lane(job, lane);
             }
             // A thread outside the pool (the scope was handed to it): the owner's wait keeps
             // the pool from terminating until this job has run, so the injector is safe even
             // after shutdown.
             None => {
-                self.registry.counters().submitted_outside(self.lane);
-                self.registry.inject_owned(job, self.lane);
+                self.registry.counters().submitted_outside(lane);
+                self.registry.inject_owned(job, lane);
             }
         }
     }
@@ -203,6 +204,11 @@ where
 {
     /// Runs the body, records a panic, and counts the job done; in `Abort` mode, requeues the
     /// job instead.
+    ///
+    /// # Safety
+    /// `pointer` comes from `Box::leak` of a `ScopeJob<'scope, BODY>` in
+    /// [`Scope::spawn_job`], and a `Run` is the job's one execution (an `Abort` leaves the job
+    /// queued again).
     unsafe fn execute(pointer: NonNull<()>, mode: JobMode, tally: Tally<'_>) -> Outcome {
         if mode == JobMode::Abort {
             // A scope job is part of work already admitted (its scope's owner is waiting for
@@ -238,9 +244,19 @@ where
     }
 }
 
+/// `scope` on `registry`'s pool: the scope's closure runs on one of its workers (on a pool
+/// that was shut down, on the calling thread; see [`Registry::in_worker`]).
+pub(crate) fn scope_on<'scope, OP, R>(registry: &Arc<Registry>, op: OP) -> R
+where
+    OP: FnOnce(&Scope<'scope>) -> R + Send,
+    R: Send,
+{
+    registry.in_worker(|worker| run_scope(registry, worker.is_some(), op))
+}
+
 /// Runs `op` as the body of a new scope and waits for every task spawned in it. `on_pool`:
 /// the calling thread is a worker of `registry`'s pool.
-pub(crate) fn run_scope<'scope, OP, R>(registry: &Arc<Registry>, on_pool: bool, op: OP) -> R
+fn run_scope<'scope, OP, R>(registry: &Arc<Registry>, on_pool: bool, op: OP) -> R
 where
     OP: FnOnce(&Scope<'scope>) -> R,
 {

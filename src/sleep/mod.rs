@@ -127,8 +127,8 @@ impl Sleep {
         self.temps_active.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// How many temporary workers count towards the number wanted.
-    pub(crate) fn temps(&self) -> usize {
+    /// How many temporary workers are active: alive and counted towards the number wanted.
+    pub(crate) fn active_temps(&self) -> usize {
         self.temps_active.load(Ordering::SeqCst)
     }
 

@@ -76,6 +76,8 @@ impl ModelQueue {
 }
 
 impl JobQueue for ModelQueue {
+    type Job = JobRef;
+
     fn push(&self, job: JobRef) {
         let index = self.tail.fetch_add(1, Ordering::SeqCst);
         assert!(index < CAPACITY, "the model pushed more than CAPACITY jobs");
@@ -147,6 +149,11 @@ impl Injectors for ModelPool {
     fn on_queued(&self, _lane: usize) {}
 
     fn on_taken(&self, _lane: usize) {}
+
+    unsafe fn abort(&self, job: JobRef, _lane: usize) {
+        // SAFETY: the caller hands over the job for its one execution.
+        let _ = unsafe { job.execute(JobMode::Abort, crate::metrics::Tally::Nowhere) };
+    }
 }
 
 /// The worker's main loop (`WorkerThread::main_loop`), reduced to the protocol: run work

@@ -29,16 +29,14 @@
 //! therefore a backstop for `submit`'s jobs (the models pass without it), kept for anything
 //! else that reaches an injector late.
 //!
-//! The functions here are generic over the queue so that the models can run them as they are.
-//! [`JobQueue`] names what the protocol needs of a queue; crossbeam's `Injector` is the one
-//! the pool uses.
+//! The functions here are generic over the queue and the job so that the models can run them
+//! as they are. [`JobQueue`] names what the protocol needs of a queue; crossbeam's `Injector`
+//! is the one the pool uses.
 
 use crossbeam_deque::{Injector, Steal};
 
-use crate::job::{JobMode, JobRef};
 use crate::loom::sync::atomic::{Ordering, fence};
 use crate::loom::thread;
-use crate::metrics::Tally;
 use crate::sleep::Sleep;
 
 /// A queue that many threads push into and steal from, as the submit protocol uses it.
@@ -51,21 +49,25 @@ use crate::sleep::Sleep;
 ///   the tail index after one), and returns each pushed job to exactly one caller;
 /// - `is_empty` reads with SeqCst loads.
 pub(crate) trait JobQueue {
+    /// What the queue holds.
+    type Job;
     /// Adds a job at the back.
-    fn push(&self, job: JobRef);
+    fn push(&self, job: Self::Job);
     /// Takes a job from the front; `None` when the queue is empty.
-    fn steal(&self) -> Option<JobRef>;
+    fn steal(&self) -> Option<Self::Job>;
     /// A snapshot: is the queue empty?
     fn is_empty(&self) -> bool;
 }
 
-impl JobQueue for Injector<JobRef> {
+impl<T> JobQueue for Injector<T> {
+    type Job = T;
+
     #[inline]
-    fn push(&self, job: JobRef) {
+    fn push(&self, job: T) {
         Injector::push(self, job);
     }
 
-    fn steal(&self) -> Option<JobRef> {
+    fn steal(&self) -> Option<T> {
         loop {
             match Injector::steal(self) {
                 Steal::Success(job) => return Some(job),
@@ -100,12 +102,17 @@ pub(crate) trait Injectors {
     /// A job was taken out of `lane` (to be aborted).
     fn on_taken(&self, lane: usize);
 
-    /// Where a job of `lane` aborted here is counted (the pool's metrics).
-    fn tally(&self, lane: usize) -> Tally<'_> {
-        let _ = lane;
-        Tally::Nowhere
-    }
+    /// Resolves a job of `lane` without running it (a task reports cancelled; a stack job
+    /// gets its closure back), counting it in the pool's metrics.
+    ///
+    /// # Safety
+    /// `job` was handed to [`submit`] or taken from one of the queues, and is consumed here
+    /// as its one execution.
+    unsafe fn abort(&self, job: QueueJob<Self>, lane: usize);
 }
+
+/// The job type of a pool's queues.
+pub(crate) type QueueJob<P> = <<P as Injectors>::Queue as JobQueue>::Job;
 
 /// Queues `job` in `lane` from outside the pool. If the pool no longer takes work the job is
 /// aborted (a task reports cancelled; a stack job gets its closure back); if it ended while
@@ -113,11 +120,11 @@ pub(crate) trait Injectors {
 ///
 /// `job` must not have been queued or executed: it is handed over here.
 #[inline]
-pub(crate) fn submit<P: Injectors>(pool: &P, job: JobRef, lane: usize) {
+pub(crate) fn submit<P: Injectors>(pool: &P, job: QueueJob<P>, lane: usize) {
     let sleep = pool.sleep();
     if sleep.is_closed() {
         // SAFETY: the job was never queued, so this is its one execution.
-        let _ = unsafe { job.execute(JobMode::Abort, pool.tally(lane)) };
+        unsafe { pool.abort(job, lane) };
         return;
     }
     pool.on_queued(lane);
@@ -140,7 +147,7 @@ pub(crate) fn drain<P: Injectors>(pool: &P) {
         while let Some(job) = queue.steal() {
             pool.on_taken(lane);
             // SAFETY: a job stolen from the queue is ours to execute, once.
-            let _ = unsafe { job.execute(JobMode::Abort, pool.tally(lane)) };
+            unsafe { pool.abort(job, lane) };
         }
     }
 }

@@ -27,9 +27,9 @@ use std::ptr::NonNull;
 use std::task::Waker;
 
 use crate::error::TaskError;
-use crate::job::{JobMode, JobRef, Outcome};
+use crate::job::{JobMode, JobRef};
 use crate::loom::cell::UnsafeCell;
-use crate::metrics::Tally;
+use crate::metrics::{Outcome, Tally};
 use crate::unwind;
 use crate::worker::WorkerThread;
 use state::{CancelOutcome, JOIN_INTEREST, JOIN_WAKER, State};

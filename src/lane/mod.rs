@@ -1,8 +1,10 @@
-//! Priority lanes: [`Priority`] and how lanes are numbered inside the scheduler.
+//! Priority lanes: [`Priority`], how lanes are numbered inside the scheduler, and the
+//! [`Picker`](picker::Picker) that chooses a worker's next lane.
 //!
 //! Each lane has its own global injector and its own deque on every worker, so a task keeps
-//! its priority wherever it waits. The rules a worker follows when it picks its next task are
-//! in `WorkerThread::find_work` (`src/worker.rs`) and in ARCHITECTURE.md ("Priority lanes").
+//! its priority wherever it waits.
+
+pub(crate) mod picker;
 
 /// How urgent a task is. Workers always take work from the highest lane that has some,
 /// except for a bounded share of *fairness picks* that keep lower lanes moving (see

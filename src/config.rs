@@ -1,0 +1,58 @@
+//! [`PoolConfig`]: the settings a built pool runs with, as [`PoolBuilder`](crate::PoolBuilder)
+//! checked them. Each field is documented on the builder method that sets it.
+
+use std::sync::Arc as StdArc;
+use std::time::Duration;
+
+/// `PoolBuilder::thread_name`.
+pub(crate) type ThreadNameFn = dyn Fn(usize) -> String + Send + Sync + 'static;
+/// `PoolBuilder::on_thread_start` and `on_thread_stop`.
+pub(crate) type HookFn = dyn Fn(usize) + Send + Sync + 'static;
+/// `PoolBuilder::panic_handler`.
+pub(crate) type PanicHandlerFn = dyn Fn(Box<dyn std::any::Any + Send>) + Send + Sync + 'static;
+/// `PoolBuilder::on_stall`: worker index, how long its task has been running.
+pub(crate) type StallFn = dyn Fn(usize, Duration) + Send + Sync + 'static;
+
+/// Everything the builder decided, kept for the life of the pool (a worker that is replaced
+/// gets a thread like the one it had).
+pub(crate) struct PoolConfig {
+    /// The workers (the pool's width); temporary workers come on top.
+    pub(crate) num_threads: usize,
+    pub(crate) thread_name: Option<StdArc<ThreadNameFn>>,
+    pub(crate) stack_size: Option<usize>,
+    pub(crate) fairness_interval: u32,
+    pub(crate) panic_handler: Option<StdArc<PanicHandlerFn>>,
+    pub(crate) replace_on_panic: bool,
+    pub(crate) max_queued: Option<usize>,
+    pub(crate) stall_threshold: Option<Duration>,
+    pub(crate) on_stall: Option<StdArc<StallFn>>,
+    /// `compensate_stalls`: the most temporary workers at once (0: none).
+    pub(crate) max_extra: usize,
+    /// `record_timing`: `Some(n)` to time one task in `n` (`timing_sample`).
+    pub(crate) record_timing: Option<u32>,
+    pub(crate) on_thread_start: Option<StdArc<HookFn>>,
+    pub(crate) on_thread_stop: Option<StdArc<HookFn>>,
+}
+
+impl PoolConfig {
+    /// Worker slots, the temporary workers' included.
+    pub(crate) fn slots(&self) -> usize {
+        self.num_threads + self.max_extra
+    }
+
+    /// The name of the thread for slot `index`: the builder's name function, or a plain name
+    /// (also if that function panics now, having run fine at build time).
+    pub(crate) fn thread_name(&self, index: usize) -> String {
+        self.thread_name
+            .as_ref()
+            .and_then(|name| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| name(index))).ok()
+            })
+            .unwrap_or_else(|| default_thread_name(index))
+    }
+}
+
+/// `stealpool-{index}`, the name of a worker thread when the builder names none.
+pub(crate) fn default_thread_name(index: usize) -> String {
+    format!("stealpool-{index}")
+}
