@@ -320,6 +320,8 @@ impl Injectors for Registry {
         self.note_taken(lane);
     }
 
+    /// # Safety
+    /// As [`Injectors::abort`]: `job` is handed over for its one execution.
     unsafe fn abort(&self, job: JobRef, lane: usize) {
         // SAFETY: the caller hands over the job for its one execution.
         let _ = unsafe { job.execute(JobMode::Abort, Tally::Pool(&self.counters, lane)) };

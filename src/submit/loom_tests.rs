@@ -150,6 +150,8 @@ impl Injectors for ModelPool {
 
     fn on_taken(&self, _lane: usize) {}
 
+    /// # Safety
+    /// As [`Injectors::abort`]: `job` is handed over for its one execution.
     unsafe fn abort(&self, job: JobRef, _lane: usize) {
         // SAFETY: the caller hands over the job for its one execution.
         let _ = unsafe { job.execute(JobMode::Abort, crate::metrics::Tally::Nowhere) };

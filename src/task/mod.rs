@@ -151,6 +151,10 @@ where
 
     /// The queue's entry point: runs or aborts the task, then completes it; or, if its handle
     /// cancelled it first, only drops the queue's reference.
+    ///
+    /// # Safety
+    /// `ptr` is the cell of a `Cell<F, T>` made by [`new_task`], and this call consumes the
+    /// queue's reference: it is the job's one execution.
     unsafe fn execute(ptr: NonNull<()>, mode: JobMode, tally: Tally<'_>) -> Outcome {
         // SAFETY: the queue's reference keeps the cell alive until `complete` drops it.
         let cell = unsafe { ptr.cast::<Self>().as_ref() };
@@ -198,6 +202,9 @@ where
 
     /// The handle's `cancel`: claims a task that has not started, drops its closure and
     /// completes it as cancelled; marks a running one. True in the first case.
+    ///
+    /// # Safety
+    /// `header` is a live `Cell<F, T>`'s, and the caller holds the handle's reference.
     unsafe fn cancel(header: NonNull<Header>) -> bool {
         // SAFETY: the handle's reference keeps the cell alive.
         let cell = unsafe { header.cast::<Self>().as_ref() };
@@ -270,6 +277,11 @@ where
         }
     }
 
+    /// Moves the result into `*dst`.
+    ///
+    /// # Safety
+    /// The caller is the task's handle and has observed `COMPLETE` (with Acquire), and `dst`
+    /// points to an `Option<Result<T, TaskError>>`.
     unsafe fn take_output(header: NonNull<Header>, dst: *mut ()) {
         // SAFETY: called by the handle after it observed COMPLETE (with Acquire), so the stage
         // is the handle's; `dst` points to an `Option<Result<T, TaskError>>` on its stack.
@@ -287,6 +299,10 @@ where
         }
     }
 
+    /// Drops the result in place.
+    ///
+    /// # Safety
+    /// The caller owns the output: it is the handle and has observed `COMPLETE`.
     unsafe fn drop_output(header: NonNull<Header>) {
         // SAFETY: called by the owner of the output (the handle after COMPLETE).
         unsafe {
@@ -295,6 +311,11 @@ where
         }
     }
 
+    /// Frees the cell.
+    ///
+    /// # Safety
+    /// The reference count has reached zero, and `header` is a `Cell<F, T>`'s made by
+    /// [`new_task`] with these very types.
     unsafe fn dealloc(header: NonNull<Header>) {
         // SAFETY: the reference count reached zero: this is the only pointer left, and the
         // cell was made by `Box::new` in `new_task` with these very types.
