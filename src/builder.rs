@@ -17,7 +17,11 @@ use crate::pool::WorkerPool;
 use crate::registry::Registry;
 use crate::threads::Threads;
 
-/// The environment variable that sets the default number of worker threads.
+/// The environment variable that sets the default number of worker threads: a whole number
+/// from 0 to [`MAX_THREADS`], where 0 means "the default" (one per CPU), as with
+/// `RAYON_NUM_THREADS`. [`PoolBuilder::build`] reports any other value as a [`BuildError`];
+/// [`WorkerPool::new`] and the global pool print a one-line warning and use one thread per
+/// CPU.
 pub const NUM_THREADS_ENV: &str = "STEALPOOL_NUM_THREADS";
 
 /// The most worker threads one pool may have.
@@ -165,6 +169,10 @@ impl PoolBuilder {
     /// between tasks: a panicking task nested inside another (run while that one waited)
     /// retires the worker once the outer task returns. With `false`, the worker carries on.
     ///
+    /// Each retirement costs one OS thread start (54 to 121 µs on the project's 2-core
+    /// machine), so with many panics among tasks of a few microseconds, `false` is much
+    /// cheaper: see the panic benchmark in `docs/bench/history.md`.
+    ///
     /// ```
     /// let pool = stealpool::WorkerPool::builder()
     ///     .num_threads(1)
@@ -263,8 +271,8 @@ impl PoolBuilder {
     /// [`current_thread_index`](crate::current_thread_index) is from `num_threads` up to
     /// `num_threads + max_extra - 1`, and the [`thread_name`](Self::thread_name) function is
     /// asked for its name with that index. A pool never has more than `num_threads +
-    /// max_extra` workers, and [`num_threads`](crate::WorkerPool::num_threads) stays the
-    /// width without them.
+    /// max_extra` workers (at most [`MAX_THREADS`] in all), and
+    /// [`num_threads`](crate::WorkerPool::num_threads) stays the width without them.
     ///
     /// Without this setting (or with 0), a stall is reported and counted, and nothing else.
     /// Setting it without a threshold is a [`BuildError`] naming `compensate_stalls`.
@@ -309,8 +317,9 @@ impl PoolBuilder {
     /// after `spawn` found room. Each worker records into histograms of its own, with no
     /// lock, and a snapshot merges them. A timed task costs three readings of the clock (one
     /// at its spawn, two on the worker) and two records, about 40 ns in all on the project's
-    /// machine; an untimed one costs a thread-local count. Off, nothing is read or recorded.
-    /// The README gives the measured cost on the spawn benchmark.
+    /// machine (the clock is `quanta`'s time-stamp counter, about 12 ns a reading there); an
+    /// untimed one costs a thread-local count. Off, nothing is read or recorded. The cost
+    /// measured on the spawn benchmark is in `docs/bench/history.md`.
     ///
     /// ```
     /// use stealpool::{Priority, WorkerPool};
@@ -333,8 +342,9 @@ impl PoolBuilder {
 
     /// With [`record_timing`](Self::record_timing): time one task in `every` (per spawning
     /// thread and lane; the first always). 1 times every task, for exact counts and maximum;
-    /// the default, [`DEFAULT_TIMING_SAMPLE`], keeps timing's cost on tiny tasks under 10%.
-    /// 0 is a [`BuildError`] naming `timing_sample`.
+    /// the default, [`DEFAULT_TIMING_SAMPLE`], keeps timing's cost on tiny tasks under 10%
+    /// (timing every one cost about 20%; Go's runtime samples its scheduling latency the same
+    /// way). 0 is a [`BuildError`] naming `timing_sample`.
     ///
     /// ```
     /// use stealpool::WorkerPool;

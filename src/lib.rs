@@ -55,8 +55,23 @@
 //! # Ok::<(), stealpool::BuildError>(())
 //! ```
 //!
-//! `ARCHITECTURE.md` in the repository follows one task from `spawn` to its result, and
-//! explains how join frames become stealable and how a worker chooses a lane.
+//! # Cargo features
+//!
+//! - `tracing` (off by default): events through the [`tracing`](https://docs.rs/tracing)
+//!   crate, each with target `stealpool`. Without the feature those calls are empty
+//!   functions and compile away.
+//!
+//!   | event | level | fields |
+//!   |---|---|---|
+//!   | pool started | `INFO` | `num_threads` |
+//!   | shutdown requested | `INFO` | `mode`: `graceful`, `now` or `timeout` |
+//!   | pool stopped (its last worker left) | `INFO` | |
+//!   | worker replaced | `WARN` | `worker` |
+//!   | stall detected | `WARN` | `worker`, `running_ms` |
+//!   | panic caught in user code | `WARN` | `worker` (if on one), `panic` (its message) |
+//!
+//! `ARCHITECTURE.md` in the repository is the map of the source: its modules, and one task
+//! followed from `spawn` to its result.
 
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]

@@ -18,7 +18,8 @@ use crate::{join, spawn};
 ///
 /// Cloning a `WorkerPool` is cheap and gives another handle to the same pool. When the last
 /// handle is dropped the pool closes: work already queued still runs, then the threads exit on
-/// their own (dropping does not block). Call [`shutdown`](Self::shutdown) to wait for that.
+/// their own (dropping does not block, as with rayon's and the threadpool crate's pools).
+/// Call [`shutdown`](Self::shutdown) to wait for that.
 ///
 /// ```
 /// use stealpool::WorkerPool;
@@ -81,9 +82,13 @@ impl WorkerPool {
     /// Called from outside the pool, the task goes to the pool's global queue at
     /// [`Priority::Normal`]; called from one of its workers, to that worker's own deque at the
     /// priority of the task that spawns it (where it runs next unless another worker steals it
-    /// first, or more urgent work arrives). After [`shutdown`](Self::shutdown) the handle resolves at once to an
-    /// error whose [`is_cancelled`](crate::TaskError::is_cancelled) is true; spawning never
-    /// panics and never blocks.
+    /// first, or more urgent work arrives). Spawning never panics, and blocks only on a full
+    /// pool ([`max_queued`](crate::PoolBuilder::max_queued)).
+    ///
+    /// After [`shutdown`](Self::shutdown), a spawn from outside the pool resolves at once to
+    /// an error whose [`is_cancelled`](crate::TaskError::is_cancelled) is true. Tasks that are
+    /// still running may go on spawning and joining children: that work belongs to work
+    /// admitted before the shutdown, and runs.
     ///
     /// ```
     /// let pool = stealpool::WorkerPool::builder().num_threads(2).build().unwrap();
@@ -101,10 +106,11 @@ impl WorkerPool {
     /// Like [`spawn`](Self::spawn), at the given priority.
     ///
     /// Workers take queued `High` work before `Normal` and `Normal` before `Low`, at every
-    /// task boundary (a task that is running is never interrupted), apart from the
-    /// *fairness picks* ([`fairness_interval`](crate::PoolBuilder::fairness_interval)) that
-    /// keep lower lanes moving while higher ones stay busy. Work the task spawns, joins or scopes runs at the same
-    /// priority unless it names another.
+    /// task boundary, apart from the *fairness picks*
+    /// ([`fairness_interval`](crate::PoolBuilder::fairness_interval)) that keep lower lanes
+    /// moving while higher ones stay busy. A running task is never interrupted, so a `High`
+    /// task waits at most for each worker's current task to end. Work the task spawns, joins
+    /// or scopes runs at the same priority unless it names another.
     ///
     /// ```
     /// use stealpool::{Priority, WorkerPool};

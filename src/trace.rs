@@ -1,17 +1,8 @@
-//! Events for the `tracing` crate, with the cargo feature `tracing` on.
+//! Events for the `tracing` crate, with the cargo feature `tracing` on; the crate docs
+//! ("Cargo features") list them with their levels and fields.
 //!
 //! Every function here is an empty `#[inline(always)]` body without the feature, so a build
-//! without it carries no trace of them. With it, each emits one event with target
-//! `stealpool`:
-//!
-//! | event | level | fields |
-//! |---|---|---|
-//! | pool started | `INFO` | `num_threads` |
-//! | shutdown requested | `INFO` | `mode`: `graceful`, `now` or `timeout` |
-//! | pool stopped (its last worker left) | `INFO` | |
-//! | worker replaced | `WARN` | `worker` |
-//! | stall detected | `WARN` | `worker`, `running_ms` |
-//! | panic caught in user code | `WARN` | `worker` (if on one), `panic` (its message) |
+//! without it carries no trace of them. With it, each emits one event.
 
 #[cfg(feature = "tracing")]
 mod imp {

@@ -11,9 +11,9 @@
 //! enough": each figure is exact once the pool is quiet, and while it is busy two figures may
 //! come from instants a few nanoseconds apart.
 //!
-//! What counts as a *task*: a closure given to `spawn`, `spawn_with`, `try_spawn` or
-//! `Scope::spawn`. The halves of a `join` and the closures of `install` are not tasks (they
-//! show in `stolen` and in busy time, not in the task counts).
+//! What counts as a task, and what a snapshot promises, is documented on [`Metrics`]. A task
+//! counts its outcome through the [`Tally`] its executor passes in, before its result is
+//! published.
 //!
 //! Timing (`PoolBuilder::record_timing`) wraps the closure of each task in the sample (see
 //! `PoolCounters::clock_if_sampled`) when it is spawned: the wrapper carries the spawn tick

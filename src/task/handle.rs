@@ -63,7 +63,8 @@ impl<T> JoinHandle<T> {
     /// is true, and `cancel` returns `true`. If it is running, `cancel` returns `false` and
     /// [`stealpool::is_cancelled`](crate::is_cancelled) becomes true inside it, so it can stop
     /// early; its result still comes back as usual. On a finished task it does nothing and
-    /// returns `false`.
+    /// returns `false`. A worker starting the task and its handle cancelling it race
+    /// cleanly: exactly one of them wins, so a task is never both cancelled and run.
     ///
     /// ```
     /// use std::sync::mpsc;
