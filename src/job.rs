@@ -6,7 +6,7 @@
 //! - a [`StackJob`], made by `install` and `join` on the caller's stack, which the caller keeps
 //!   alive by blocking on its latch until the job has run (or been aborted), or takes back
 //!   unrun (see [`StackJob::run_inline`]);
-//! - a scope job ([`crate::scope`]), boxed on the heap and counted by its scope.
+//! - a scope job ([`crate::scope`](mod@crate::scope)), boxed on the heap and counted by its scope.
 //!
 //! A job in a queue is executed exactly once, in one of two modes: [`JobMode::Run`] runs it;
 //! [`JobMode::Abort`] is used when the pool has terminated and the job can no longer run, and

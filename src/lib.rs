@@ -7,7 +7,7 @@
 //!   and sleep, costing no CPU, when there is nothing to do.
 //! - [`JoinHandle`]: the result of a spawned task, as a blocking handle *and* as a `Future`
 //!   any executor can await.
-//! - Fork-join: [`join`] and [`scope`] (and [`WorkerPool::join`], [`WorkerPool::scope`]) run
+//! - Fork-join: [`join`](fn@join) and [`scope`](fn@scope) (and [`WorkerPool::join`], [`WorkerPool::scope`]) run
 //!   closures that borrow from the caller's stack, like rayon's. A join keeps its second
 //!   closure in a private frame and shares it only when another worker is out of work, so a
 //!   join at every node of a fine-grained recursion costs a few nanoseconds.

@@ -151,7 +151,7 @@ impl WorkerPool {
     }
 
     /// Runs `op` on one of the pool's workers, blocks until it returns, and returns its value.
-    /// `op` may borrow from the caller's stack. Inside `op`, [`stealpool::spawn`](crate::spawn)
+    /// `op` may borrow from the caller's stack. Inside `op`, [`stealpool::spawn`](fn@crate::spawn)
     /// and [`current_thread_index`](crate::current_thread_index) refer to this pool.
     ///
     /// Called from one of this pool's own workers, `op` runs right there. Called from a

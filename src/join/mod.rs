@@ -29,16 +29,18 @@
 //! (still under the panic rules below). A request takes the oldest frame, so a deeper one
 //! would be shared only after those four, and by then most deeper joins have long returned;
 //! as soon as frames are shared or popped, joins record frames again. On `fib` this makes
-//! nearly every join cost a thread-local load, two compares and a flag load. (chili does
-//! something similar: it records a job only when it holds fewer than three, or every 64th
-//! join.)
+//! nearly every join cost a thread-local load, two compares and a flag load (on `fib(30)` on
+//! one thread, it took a join from about twice the cost of the sequential call to about one
+//! and a half times). chili does something similar: it records a job only when it holds
+//! fewer than three, or every 64th join. The frames and the flag are [`Frames`] and
+//! [`ShareRequest`] (`frames.rs`).
 //!
 //! When the join's `a` returns, its frame is popped. A frame that was never shared is run on
-//! the spot. A shared frame is looked for on top of the worker's own deque (it is there unless a
-//! thief took it; anything above it was pushed later and is run first, unless a higher
+//! the spot. A shared frame is looked for on top of the worker's own deque (it is there unless
+//! a thief took it; anything above it was pushed later and is run first, unless a higher
 //! priority lane has work, which then goes first); if it was taken, the worker waits for it
-//! while running other work (see `WorkerThread::wait_until`, which also
-//! shares the worker's remaining frames first, so that what it cannot get to is not stuck).
+//! while running other work (see `WorkerThread::wait_until`, which also shares the worker's
+//! remaining frames first, so that what it cannot get to is not stuck).
 //!
 //! Panics: if `a` panics, `b` still runs (or is waited for) before the panic is re-raised, so no
 //! side is left running over stack memory that unwinding frees; if both panic, `a`'s panic is

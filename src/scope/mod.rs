@@ -22,7 +22,7 @@ use crate::registry::Registry;
 use crate::worker::{WorkerThread, current_lane};
 
 /// A scope for spawning tasks that may borrow data living outside the scope. Made by
-/// [`WorkerPool::scope`](crate::WorkerPool::scope) and [`stealpool::scope`](crate::scope).
+/// [`WorkerPool::scope`](crate::WorkerPool::scope) and [`stealpool::scope`](fn@crate::scope).
 ///
 /// `scope` returns only when every task spawned in it (and every task those spawned) has
 /// finished, which is what lets them borrow from the caller's stack. If a task panics, the

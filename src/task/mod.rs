@@ -3,8 +3,8 @@
 //! A cell holds, side by side, the [`Header`] (state word, vtable, join waker) and the
 //! *stage*: first the closure, then the result. The queue holds a [`JobRef`] to the cell and
 //! the caller holds a [`JoinHandle`]; the state word's reference count says when the last of
-//! the two is gone and the cell is freed. See [`state`] for the bits and who may touch what
-//! when, and `ARCHITECTURE.md` for the transitions.
+//! the two is gone and the cell is freed. See [`state`] for the bits, the transitions, and
+//! who may touch what when.
 //!
 //! Lifecycle of a spawned task:
 //!

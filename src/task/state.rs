@@ -17,6 +17,26 @@
 //! `CANCELLED` too, as a request the running closure can read
 //! ([`crate::is_cancelled`]); the task then completes as usual.
 //!
+//! The transitions, and who makes each:
+//!
+//! | from | event | to | who |
+//! | --- | --- | --- | --- |
+//! | queued | worker claims | `RUNNING` | worker (`claim_for_run`, CAS) |
+//! | queued | pool terminated or `shutdown_now` | `RUNNING`, then `COMPLETE` (cancelled) | whoever drains (`JobMode::Abort`) |
+//! | queued | handle cancels | `CANCELLED`, then `COMPLETE` (cancelled) | handle (`cancel`, CAS; then `complete_cancelled`) |
+//! | `CANCELLED`, not `RUNNING` | worker pops the job | refs−1 (claim refused) | worker |
+//! | `RUNNING` | handle cancels | `+CANCELLED` (a request) | handle |
+//! | `RUNNING` | closure returns or panics | `COMPLETE` | worker (`transition_to_complete`, or `try_complete_and_release` when no waker is set) |
+//! | any, not complete | handle stores a waker | `+JOIN_WAKER` | handle (CAS, fails on `COMPLETE`) |
+//! | `JOIN_WAKER`, not complete | handle swaps its waker | `-JOIN_WAKER`, then `+JOIN_WAKER` | handle |
+//! | not complete | handle dropped | `-JOIN_INTEREST`, refs−1 | handle (one CAS) |
+//! | `COMPLETE` | handle dropped or joined | refs−1 | handle |
+//! | `COMPLETE` | completer done | refs−1 | worker |
+//!
+//! The loom models in `loom_tests.rs` race completion against a blocking join, a future's
+//! waker (woken exactly once), a waker swap and a handle drop (output dropped exactly once),
+//! and `cancel` against a worker starting the task and against an abort.
+//!
 //! Ownership rules that make the unsafe accesses in [`super`] sound:
 //! - The closure/result slot belongs to the worker between `RUNNING` and `COMPLETE`, and after
 //!   `COMPLETE` to the handle (or, when `JOIN_INTEREST` was already gone, to the completer).
