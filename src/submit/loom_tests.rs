@@ -160,7 +160,7 @@ impl Injectors for ModelPool {
 
 /// The worker's main loop (`WorkerThread::main_loop`), reduced to the protocol: run work
 /// while there is some, else search, else sleep; on `Terminate` leave as the last worker
-/// does (`Registry::worker_exited`), draining what is left.
+/// does (`Threads::worker_exited`), draining what is left.
 fn worker_loop(pool: &ModelPool) {
     let sleep = pool.sleep();
     let probe = || any_queued(pool);
@@ -220,7 +220,7 @@ impl Tally {
         }
     }
 
-    /// Spawns a task into `pool` from this thread, as `Registry::spawn` does from outside the
+    /// Spawns a task into `pool` from this thread, as `spawn::spawn_in` does from outside the
     /// pool: a real task cell, submitted through the real `submit`.
     fn spawn(&self, pool: &ModelPool) -> JoinHandle<u32> {
         let capture = Dropped(self.dropped.clone());
