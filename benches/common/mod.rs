@@ -14,14 +14,6 @@ pub mod run;
 pub mod stats;
 pub mod table;
 
-// The names the benches not yet on the harness import from here.
-#[allow(unused_imports)]
-pub use run::{is_quick, nproc};
-#[allow(unused_imports)]
-pub use stats::{median, percentile};
-#[allow(unused_imports)]
-pub use table::{fmt_ms, verdict};
-
 /// The task body of the spawn benchmarks: a few arithmetic operations that
 /// the optimiser cannot fold away.
 pub fn tiny_work(i: usize) -> u64 {
