@@ -73,9 +73,9 @@
 //!    coarse-grained speedups and efficiencies, and the target lines. The same
 //!    tables, unrounded and keyed by ids (`tables.fine.rows.<workload>.<column>`
 //!    and `tables.coarse.rows.<variant>.<workload>_<figure>`, the workloads
-//!    named by their criterion groups), the targets and each variant's
-//!    median, min and max go to `fork_join.json`: in `target/bench-results/`,
-//!    or in `$STEALPOOL_BENCH_JSON_DIR` (see `benches/common/mod.rs`).
+//!    named by their criterion groups) and the target lines' figures
+//!    (`extra.targets`) go to `fork_join.json`: in `target/bench-results/`, or
+//!    in `$STEALPOOL_BENCH_JSON_DIR` (see `benches/common/mod.rs`).
 //!
 //! The pools, the interleaved rounds, the paired ratios, the tables and the
 //! JSON file come from the harness in `benches/common/`; this file holds the
@@ -1078,26 +1078,6 @@ fn print_tables(
         );
     }
     out.extra("targets", targets);
-
-    // The per-variant lines printed after each workload's rounds.
-    let mut rounds = Json::object();
-    let all: [(&[Variant], _); 2] = [(fine, &results.fine), (coarse, &results.coarse)];
-    for (variants, workloads) in all {
-        for (workload, stats) in workloads {
-            let mut by_variant = Json::object();
-            for (variant, ms) in variants.iter().zip(stats) {
-                by_variant.set(
-                    variant.id(),
-                    Json::object()
-                        .with("median_ms", ms.median())
-                        .with("min_ms", ms.min())
-                        .with("max_ms", ms.max()),
-                );
-            }
-            rounds.set(workload.id, by_variant);
-        }
-    }
-    out.extra("rounds", rounds);
 }
 
 // ---------------------------------------------------------------------------

@@ -42,9 +42,9 @@
 //! 3. A Markdown table of part 2 with the target line, replace mode's extra per panic against
 //!    the thread-start floor, the reference lines, and the thread counts. The table, unrounded
 //!    and keyed by ids (`tables.throughput.rows.<mode>_<size>.<column>`, sizes `tiny`, `1us`,
-//!    `20us`, `100us`), the calibration, the references, the comparisons against them and the
-//!    counts go to `panics.json`: in `target/bench-results/`, or in
-//!    `$STEALPOOL_BENCH_JSON_DIR` (see `benches/common/mod.rs`).
+//!    `20us`, `100us`), the calibration, the references and the counts (`extra`) go to
+//!    `panics.json`: in `target/bench-results/`, or in `$STEALPOOL_BENCH_JSON_DIR` (see
+//!    `benches/common/mod.rs`).
 //!
 //! The pools' common settings, the alternating order of the rounds, the medians and paired
 //! ratios, the table and the JSON file come from the harness in `benches/common/`; this file
@@ -679,7 +679,6 @@ fn print_table(
         .left("target_met", format!("target >= {TARGET}"));
     let mut targets = String::new();
     let mut against = String::new();
-    let mut against_json = Json::object();
     for (mode, row) in Mode::ALL.iter().zip(&results.cells) {
         for (size, cell) in Size::ALL.iter().zip(row) {
             let r = Row::new(cell, cfg.tasks(*size));
@@ -709,7 +708,6 @@ fn print_table(
                 size.label(),
                 r.ratio,
             );
-            let key = format!("{}_{}", mode.id(), size.id());
             match mode {
                 Mode::Replace => {
                     let worker_us = r.extra_us * THREADS as f64;
@@ -733,28 +731,14 @@ fn print_table(
                         },
                         at_floor(thread_us),
                     );
-                    against_json.set(
-                        &key,
-                        Json::object()
-                            .with("extra_wall_over_thread_start", r.extra_us / thread_us)
-                            .with("extra_worker_us", worker_us)
-                            .with("extra_worker_over_thread_start", worker_us / thread_us)
-                            .with("extra_worker_beyond_thread_start_us", worker_us - thread_us)
-                            .with("ratio_at_one_thread_start_worker_time", spread)
-                            .with("ratio_at_one_thread_start_wall_time", at_floor(thread_us)),
-                    );
                 }
                 Mode::Keep => {
-                    let caught = r.extra_us * THREADS as f64 * 1e3 / panic_ns;
                     let _ = writeln!(
                         against,
-                        "- keep, {}: extra per panic {} µs of wall time; x {THREADS} workers = {caught:.1} x a caught panic",
+                        "- keep, {}: extra per panic {} µs of wall time; x {THREADS} workers = {:.1} x a caught panic",
                         size.label(),
                         fmt_ms(r.extra_us),
-                    );
-                    against_json.set(
-                        &key,
-                        Json::object().with("extra_worker_over_caught_panic", caught),
+                        r.extra_us * THREADS as f64 * 1e3 / panic_ns,
                     );
                 }
             }
@@ -786,7 +770,6 @@ fn print_table(
         "\nExtra per panic against them. It is wall time with {THREADS} workers: while one worker replaces itself the other can go on working, so one thread start of worker time shows as about 1/{THREADS} of one in wall time; both views are given.\n"
     );
     print!("{against}");
-    out.extra("extra_per_panic_against_references", against_json);
 
     println!();
     let mut threads_json = Json::object();
