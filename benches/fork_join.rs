@@ -70,12 +70,19 @@
 //!    microseconds. Each run is one entry into the pool (`install`, or a new
 //!    chili scope on the calling thread), as in the criterion groups.
 //! 4. Markdown tables of the interleaved pass: fine-grained ratios and
-//!    coarse-grained speedups and efficiencies.
+//!    coarse-grained speedups and efficiencies, and the target lines. The same
+//!    tables, unrounded and keyed by ids (`tables.fine.rows.<workload>.<column>`
+//!    and `tables.coarse.rows.<variant>.<workload>_<figure>`, the workloads
+//!    named by their criterion groups) and the target lines' figures
+//!    (`extra.targets`) go to `fork_join.json`: in `target/bench-results/`, or
+//!    in `$STEALPOOL_BENCH_JSON_DIR` (see `benches/common/mod.rs`).
+//!
+//! The pools, the interleaved rounds, the paired ratios, the tables and the
+//! JSON file come from the harness in `benches/common/`; this file holds the
+//! workloads, their checks and what is reported.
 
-use std::env;
-use std::fmt::Write as _;
 use std::hint::black_box;
-use std::num::NonZero;
+use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -83,7 +90,12 @@ use criterion::{BatchSize, BenchmarkGroup, Criterion, SamplingMode, measurement:
 use stealpool::WorkerPool;
 
 mod common;
-use common::{fmt_ms, is_quick, median, nproc, verdict};
+use common::json::Json;
+use common::peers::{self, Names};
+use common::rounds::{Order, Rounds};
+use common::run::{Results, Run};
+use common::stats::{Samples, paired_ratio};
+use common::table::{Cell, Table, fmt_ms, verdict};
 
 /// `n` of the fine-grained `fib`.
 const FIB_FINE_N: u64 = 30;
@@ -164,23 +176,11 @@ struct Pools {
 
 impl Pools {
     fn new(threads: usize) -> Pools {
-        let stealpool = WorkerPool::builder()
-            .num_threads(threads)
-            .build()
-            .unwrap_or_else(|_| panic!("failed to build the stealpool pool"));
-        let rayon = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .expect("failed to build the rayon pool");
-        let chili = chili::ThreadPool::with_config(chili::Config {
-            thread_count: Some(NonZero::new(threads).expect("at least one thread")),
-            ..Default::default()
-        });
         Pools {
             threads,
-            stealpool,
-            rayon,
-            chili,
+            stealpool: peers::stealpool(threads, Names::Default),
+            rayon: peers::rayon(threads, Names::Default),
+            chili: peers::chili(threads),
         }
     }
 }
@@ -766,67 +766,43 @@ impl PassConfig {
     }
 }
 
-/// Median, minimum and maximum of one variant's samples, in milliseconds, and the samples
-/// themselves in round order (for ratios taken within each round).
-#[derive(Clone, Debug)]
-struct Stats {
-    median_ms: f64,
-    min_ms: f64,
-    max_ms: f64,
-    by_round: Vec<f64>,
-}
-
-/// The median over rounds of `a`'s time divided by `b`'s time in the same round. The
-/// machine's speed drifts during a run (it is shared), and a ratio taken within one round
-/// cancels most of that drift, which a ratio of two medians does not.
-fn paired_ratio(a: &Stats, b: &Stats) -> f64 {
-    let mut ratios: Vec<f64> = a
-        .by_round
-        .iter()
-        .zip(&b.by_round)
-        .map(|(x, y)| x / y)
-        .collect();
-    median(&mut ratios)
+/// One workload of the pass: its criterion group name (its id in the JSON file) and its
+/// name in the printed results.
+struct Workload {
+    id: &'static str,
+    name: String,
 }
 
 /// Runs `rounds` rounds; in round `r` the variants run in `variants` order
 /// rotated by `r`. `run` performs one run of a variant, checks its result and
 /// returns the time of the part that counts; each timed run follows an
-/// untimed one. Returns the stats in `variants` order.
+/// untimed one. Prints and returns the samples (ms) in `variants` order.
 fn interleave(
     title: &str,
     variants: &[Variant],
     rounds: usize,
     mut run: impl FnMut(Variant) -> Duration,
-) -> Vec<Stats> {
-    let mut samples = vec![Vec::with_capacity(rounds); variants.len()];
-    for round in 0..rounds {
-        for k in 0..variants.len() {
-            let i = (round + k) % variants.len();
-            run(variants[i]);
-            samples[i].push(run(variants[i]).as_secs_f64() * 1e3);
-        }
-    }
+) -> Vec<Samples> {
+    let schedule = Rounds {
+        rounds,
+        order: Order::Rotating,
+        warm_each: true,
+    };
+    let samples = schedule.run(variants.len(), |i| run(variants[i]).as_secs_f64() * 1e3);
     println!("\n== {title}: median of {rounds} interleaved rounds ==");
     variants
         .iter()
-        .zip(&mut samples)
+        .zip(samples)
         .map(|(variant, ms)| {
-            let by_round = ms.clone();
-            let stats = Stats {
-                by_round,
-                median_ms: median(ms),
-                min_ms: ms[0],
-                max_ms: ms[ms.len() - 1],
-            };
+            let ms = Samples::new(ms);
             println!(
                 "{:<12} median {:>10} ms   min {:>10} ms   max {:>10} ms",
                 variant.label(),
-                fmt_ms(stats.median_ms),
-                fmt_ms(stats.min_ms),
-                fmt_ms(stats.max_ms)
+                fmt_ms(ms.median()),
+                fmt_ms(ms.min()),
+                fmt_ms(ms.max())
             );
-            stats
+            ms
         })
         .collect()
 }
@@ -838,13 +814,11 @@ fn timed<R>(f: impl FnOnce() -> R) -> (Duration, R) {
     (start.elapsed(), result)
 }
 
-/// Results of the interleaved pass.
+/// Results of the interleaved pass: per workload, each variant's samples in the order of
+/// [`Variant::FINE`] or [`Variant::COARSE`].
 struct PassResults {
-    fib_fine: Vec<Stats>,
-    tree_small: Vec<Stats>,
-    tree_large: Vec<Stats>,
-    fib_coarse: Vec<Stats>,
-    quicksort: Vec<Stats>,
+    fine: Vec<(Workload, Vec<Samples>)>,
+    coarse: Vec<(Workload, Vec<Samples>)>,
 }
 
 fn run_pass(pools: &Pools, data: &Data, cfg: &PassConfig) -> PassResults {
@@ -925,12 +899,44 @@ fn run_pass(pools: &Pools, data: &Data, cfg: &PassConfig) -> PassResults {
         },
     );
 
+    let workload = |id, name| Workload { id, name };
     PassResults {
-        fib_fine,
-        tree_small,
-        tree_large,
-        fib_coarse,
-        quicksort,
+        fine: vec![
+            (
+                workload("fib30_fine", format!("fib({FIB_FINE_N})")),
+                fib_fine,
+            ),
+            (
+                workload(
+                    "tree_sum_1k_fine",
+                    format!("tree sum, {} nodes", tree_nodes(TREE_SMALL_LEVELS)),
+                ),
+                tree_small,
+            ),
+            (
+                workload(
+                    "tree_sum_1m_fine",
+                    format!("tree sum, {} nodes", tree_nodes(TREE_LARGE_LEVELS)),
+                ),
+                tree_large,
+            ),
+        ],
+        coarse: vec![
+            (
+                workload(
+                    "fib36_cutoff20",
+                    format!("fib({FIB_COARSE_N}), cutoff n <= {FIB_CUTOFF}"),
+                ),
+                fib_coarse,
+            ),
+            (
+                workload(
+                    "quicksort_1m",
+                    format!("quicksort {SORT_LEN} u32, cutoff {SORT_CUTOFF}"),
+                ),
+                quicksort,
+            ),
+        ],
     }
 }
 
@@ -938,18 +944,25 @@ fn run_pass(pools: &Pools, data: &Data, cfg: &PassConfig) -> PassResults {
 // Part 4: tables.
 // ---------------------------------------------------------------------------
 
-/// Position of `variant` in `variants` (the order of a stats vector).
-fn pos(variants: &[Variant], variant: Variant) -> usize {
-    variants
+/// The samples of `variant` in `stats`, which are in `variants` order.
+fn of<'a>(variants: &[Variant], stats: &'a [Samples], variant: Variant) -> &'a Samples {
+    let i = variants
         .iter()
         .position(|&v| v == variant)
-        .expect("variant measured")
+        .expect("variant measured");
+    &stats[i]
 }
 
-fn print_tables(pools: &Pools, nproc: &str, results: &PassResults, cfg: &PassConfig) {
+fn print_tables(
+    threads: usize,
+    nproc: &str,
+    results: &PassResults,
+    cfg: &PassConfig,
+    out: &mut Results,
+) {
     let fine = &Variant::FINE;
     let coarse = &Variant::COARSE;
-    let t = pools.threads;
+    let t = threads;
 
     println!("\n## stealpool fork-join vs. peers ({t} threads per pool; nproc = {nproc})\n");
     println!(
@@ -964,122 +977,122 @@ fn print_tables(pools: &Pools, nproc: &str, results: &PassResults, cfg: &PassCon
     println!(
         "Times are medians over rounds; ratios are stealpool / peer, the median over rounds of the ratio within each round: below 1.00x means stealpool is faster. stealpool / sequential is the cost of the parallel version against plain sequential code on {t} threads.\n"
     );
-    println!(
-        "| workload | sequential (ms) | stealpool (ms) | rayon (ms) | chili (ms) | stealpool / rayon | stealpool / chili | stealpool / sequential |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    let fine_rows = [
-        (format!("fib({FIB_FINE_N})"), &results.fib_fine),
-        (
-            format!("tree sum, {} nodes", tree_nodes(TREE_SMALL_LEVELS)),
-            &results.tree_small,
-        ),
-        (
-            format!("tree sum, {} nodes", tree_nodes(TREE_LARGE_LEVELS)),
-            &results.tree_large,
-        ),
-    ];
-    for (name, stats) in &fine_rows {
-        let ms = |v| stats[pos(fine, v)].median_ms;
-        let ours = &stats[pos(fine, Variant::Stealpool)];
-        let mut line = format!("| {name} |");
-        for variant in Variant::FINE {
-            let _ = write!(line, " {} |", fmt_ms(ms(variant)));
-        }
-        for peer in [Variant::Rayon, Variant::Chili, Variant::Sequential] {
-            let _ = write!(
-                line,
-                " {:.2}x |",
-                paired_ratio(ours, &stats[pos(fine, peer)])
-            );
-        }
-        println!("{line}");
+    let mut table = Table::new("fine").left("workload", "workload");
+    for variant in Variant::FINE {
+        table = table.right(
+            &format!("{}_ms", variant.id()),
+            format!("{} (ms)", variant.label()),
+        );
     }
+    let ratio_peers = [Variant::Rayon, Variant::Chili, Variant::Sequential];
+    for peer in ratio_peers {
+        table = table.right(
+            &format!("stealpool_over_{}", peer.id()),
+            format!("stealpool / {}", peer.label()),
+        );
+    }
+    for (workload, stats) in &results.fine {
+        let ours = of(fine, stats, Variant::Stealpool);
+        let mut cells = vec![Cell::text(workload.name.as_str())];
+        for variant in Variant::FINE {
+            cells.push(Cell::ms(of(fine, stats, variant).median()));
+        }
+        for peer in ratio_peers {
+            cells.push(Cell::ratio(paired_ratio(ours, of(fine, stats, peer)), 2));
+        }
+        table.row(workload.id, cells);
+    }
+    out.print_table(&table);
 
     println!("\n### Coarse-grained: sequential below a cutoff\n");
     println!(
         "speedup = t_sequential / t_variant; efficiency = speedup / raw threads' speedup (= t_raw / t_variant), where raw threads run the same sequential code on {t} std::threads with a static longest-processing-time-first split. Both are medians over rounds of the ratio within each round.\n"
     );
-    let coarse_cols = [
-        (
-            format!("fib({FIB_COARSE_N}), cutoff n <= {FIB_CUTOFF}"),
-            &results.fib_coarse,
-        ),
-        (
-            format!("quicksort {SORT_LEN} u32, cutoff {SORT_CUTOFF}"),
-            &results.quicksort,
-        ),
-    ];
-    let mut header = String::from("| variant |");
-    let mut rule = String::from("|---|");
-    for (name, _) in &coarse_cols {
-        let _ = write!(
-            header,
-            " {name}: ms | {name}: speedup | {name}: efficiency |"
-        );
-        rule.push_str("---:|---:|---:|");
+    let mut table = Table::new("coarse").left("variant", "variant");
+    for (workload, _) in &results.coarse {
+        let (id, name) = (workload.id, &workload.name);
+        table = table
+            .right(&format!("{id}_ms"), format!("{name}: ms"))
+            .right(&format!("{id}_speedup"), format!("{name}: speedup"))
+            .right(&format!("{id}_efficiency"), format!("{name}: efficiency"));
     }
-    println!("{header}\n{rule}");
     for variant in Variant::COARSE {
-        let mut line = format!("| {} |", variant.label());
-        for (_, stats) in &coarse_cols {
-            let ms = |v| stats[pos(coarse, v)].median_ms;
-            let of = |v| &stats[pos(coarse, v)];
+        let mut cells = vec![Cell::text(variant.label())];
+        for (_, stats) in &results.coarse {
+            let of = |v| of(coarse, stats, v);
             let speedup = paired_ratio(of(Variant::Sequential), of(variant));
             let efficiency = match variant {
-                Variant::Sequential => "-".to_owned(),
-                Variant::RawThreads => "1.00 (reference)".to_owned(),
-                _ => format!("{:.3}", paired_ratio(of(Variant::RawThreads), of(variant))),
+                Variant::Sequential => Cell::none("-"),
+                Variant::RawThreads => Cell::num(1.0, "1.00 (reference)".to_owned()),
+                _ => Cell::fixed(paired_ratio(of(Variant::RawThreads), of(variant)), 3),
             };
-            let _ = write!(
-                line,
-                " {} | {speedup:.2}x | {efficiency} |",
-                fmt_ms(ms(variant))
-            );
+            cells.extend([
+                Cell::ms(of(variant).median()),
+                Cell::ratio(speedup, 2),
+                efficiency,
+            ]);
         }
-        println!("{line}");
+        table.row(variant.id(), cells);
     }
+    out.print_table(&table);
 
     println!("\n### Targets, on this run\n");
-    for (name, stats) in &fine_rows {
-        let of = |v| &stats[pos(fine, v)];
+    let mut targets = Json::object();
+    for (workload, stats) in &results.fine {
+        let of = |v| of(fine, stats, v);
         let ratio = paired_ratio(of(Variant::Stealpool), of(Variant::Rayon));
+        let chili = paired_ratio(of(Variant::Stealpool), of(Variant::Chili));
         println!(
-            "- fine, {name}: stealpool / rayon = {ratio:.2}x (target <= 1.00x): {}; stealpool / chili = {:.2}x (target: near 1.00x)",
+            "- fine, {}: stealpool / rayon = {ratio:.2}x (target <= 1.00x): {}; stealpool / chili = {chili:.2}x (target: near 1.00x)",
+            workload.name,
             verdict(ratio <= 1.0),
-            paired_ratio(of(Variant::Stealpool), of(Variant::Chili))
+        );
+        targets.set(
+            workload.id,
+            Json::object()
+                .with("stealpool_over_rayon", ratio)
+                .with("stealpool_over_rayon_met", ratio <= 1.0)
+                .with("stealpool_over_chili", chili),
         );
     }
-    for (name, stats) in &coarse_cols {
-        let of = |v| &stats[pos(coarse, v)];
+    for (workload, stats) in &results.coarse {
+        let of = |v| of(coarse, stats, v);
         let ours = paired_ratio(of(Variant::RawThreads), of(Variant::Stealpool));
         let rayon = paired_ratio(of(Variant::RawThreads), of(Variant::Rayon));
         // Paired: stealpool's time over rayon's within each round.
         let versus_rayon = paired_ratio(of(Variant::Stealpool), of(Variant::Rayon));
         println!(
-            "- coarse, {name}: stealpool efficiency {ours:.3} (target >= 0.97): {}; rayon's {rayon:.3}, stealpool / rayon time {versus_rayon:.3}x (target: stealpool not below rayon): {}",
+            "- coarse, {}: stealpool efficiency {ours:.3} (target >= 0.97): {}; rayon's {rayon:.3}, stealpool / rayon time {versus_rayon:.3}x (target: stealpool not below rayon): {}",
+            workload.name,
             verdict(ours >= 0.97),
             verdict(versus_rayon <= 1.0)
         );
+        targets.set(
+            workload.id,
+            Json::object()
+                .with("stealpool_efficiency", ours)
+                .with("stealpool_efficiency_met", ours >= 0.97)
+                .with("rayon_efficiency", rayon)
+                .with("stealpool_over_rayon", versus_rayon)
+                .with("stealpool_over_rayon_met", versus_rayon <= 1.0),
+        );
     }
+    out.extra("targets", targets);
 }
 
 // ---------------------------------------------------------------------------
 // main.
 // ---------------------------------------------------------------------------
 
-fn main() {
-    let args: Vec<String> = env::args().collect();
-    let quick = is_quick(&args);
-    let list_only = args.iter().any(|a| a == "--list");
-
+fn main() -> ExitCode {
     let cpus = num_cpus::get();
     let threads = cpus.max(2);
-    let nproc = nproc();
+    let run = Run::from_args("fork_join", threads);
+    let nproc = run.nproc();
     let pools = Pools::new(threads);
     let data = Data::new();
 
-    if !list_only {
+    if !run.list_only() {
         println!(
             "fork_join: {threads} threads per pool (num_cpus::get() = {cpus}, at least 2); nproc = {nproc}"
         );
@@ -1111,18 +1124,22 @@ fn main() {
     }
 
     let mut criterion = Criterion::default().configure_from_args();
-    bench_criterion(&mut criterion, &pools, &data, &CriterionConfig::new(quick));
+    bench_criterion(
+        &mut criterion,
+        &pools,
+        &data,
+        &CriterionConfig::new(run.quick()),
+    );
 
-    if !list_only {
-        let started = Instant::now();
-        let cfg = PassConfig::new(quick);
+    let written = run.pass("interleaved pass", |out| {
+        let cfg = PassConfig::new(run.quick());
+        out.config("num_cpus", cpus);
+        out.config("rounds", cfg.rounds);
+        out.config("small_tree_batch", cfg.small_tree_batch);
         let results = run_pass(&pools, &data, &cfg);
-        print_tables(&pools, &nproc, &results, &cfg);
-        println!(
-            "\n(interleaved pass took {:.1} s)",
-            started.elapsed().as_secs_f64()
-        );
-    }
+        print_tables(threads, nproc, &results, &cfg, out);
+    });
 
     criterion.final_summary();
+    written
 }

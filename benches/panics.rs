@@ -40,7 +40,15 @@
 //!    thread, and the cost of starting and joining one bare OS thread, the floor of a worker
 //!    replacement. Both are reported as the median of all their samples.
 //! 3. A Markdown table of part 2 with the target line, replace mode's extra per panic against
-//!    the thread-start floor, the reference lines, and the thread counts.
+//!    the thread-start floor, the reference lines, and the thread counts. The table, unrounded
+//!    and keyed by ids (`tables.throughput.rows.<mode>_<size>.<column>`, sizes `tiny`, `1us`,
+//!    `20us`, `100us`), the calibration, the references and the counts (`extra`) go to
+//!    `panics.json`: in `target/bench-results/`, or in `$STEALPOOL_BENCH_JSON_DIR` (see
+//!    `benches/common/mod.rs`).
+//!
+//! The pools' common settings, the alternating order of the rounds, the medians and paired
+//! ratios, the table and the JSON file come from the harness in `benches/common/`; this file
+//! holds the work, the pools' panic settings, the references and what is reported.
 //!
 //! The pools live through the whole pass, however many workers they replace: a pool joins the
 //! threads that have ended whenever it starts a new one, so retired workers do not pile up.
@@ -52,20 +60,26 @@
 //! stays visible. Worker threads are counted by the `thread_name` function, which the pool
 //! calls for every thread it starts, replacements included.
 
-use std::env;
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::panic;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use criterion::{Criterion, SamplingMode, Throughput};
+use criterion::Criterion;
 use stealpool::WorkerPool;
 
 mod common;
-use common::{fmt_ms, is_quick, median, nproc, tiny_work, verdict};
+use common::json::Json;
+use common::peers::{self, Names};
+use common::rounds::rotation;
+use common::run::{Results, Run, burst_group, short_windows};
+use common::stats::{Samples, median, paired_ratio};
+use common::table::{Cell, Table, fmt_ms, verdict};
+use common::tiny_work;
 
 /// Worker threads in every pool under test.
 const THREADS: usize = 2;
@@ -119,6 +133,16 @@ impl Size {
         Size::TwentyMicros,
         Size::HundredMicros,
     ];
+
+    /// Id in the JSON file.
+    fn id(self) -> &'static str {
+        match self {
+            Size::Tiny => "tiny",
+            Size::OneMicro => "1us",
+            Size::TwentyMicros => "20us",
+            Size::HundredMicros => "100us",
+        }
+    }
 
     fn label(self) -> &'static str {
         match self {
@@ -244,15 +268,13 @@ impl Subject {
         let started = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&started);
         let prefix = mode.id();
-        let pool = WorkerPool::builder()
-            .num_threads(THREADS)
+        let builder = peers::stealpool_builder(THREADS, Names::Default)
             .replace_worker_on_panic(mode.replaces())
             .thread_name(move |i| {
                 counter.fetch_add(1, Ordering::Relaxed);
                 format!("{prefix}-{i}")
-            })
-            .build()
-            .unwrap_or_else(|err| panic!("failed to build the {prefix} pool: {err}"));
+            });
+        let pool = peers::build_stealpool(builder, prefix);
         Subject {
             mode,
             pool,
@@ -354,20 +376,8 @@ fn footprint_line() -> String {
 
 fn bench_criterion(c: &mut Criterion, quick: bool) {
     let subjects: Vec<Subject> = Mode::ALL.into_iter().map(Subject::new).collect();
-    let mut group = c.benchmark_group("panics_tiny_10k");
-    group
-        .throughput(Throughput::Elements(CRITERION_BATCH as u64))
-        .sampling_mode(SamplingMode::Flat)
-        .sample_size(10);
-    if quick {
-        group
-            .warm_up_time(Duration::from_millis(100))
-            .measurement_time(Duration::from_millis(300));
-    } else {
-        group
-            .warm_up_time(Duration::from_secs(1))
-            .measurement_time(Duration::from_secs(3));
-    }
+    let (warm_up, measurement) = short_windows(quick);
+    let mut group = burst_group(c, "panics_tiny_10k", CRITERION_BATCH, warm_up, measurement);
     for subject in &subjects {
         for (rate, panicking) in [("0pct", false), ("1pct", true)] {
             let id = format!("{}/{rate}", subject.mode.id());
@@ -430,31 +440,35 @@ impl PassConfig {
     }
 }
 
-/// Samples of one (pool, size) configuration; index 0 is the 0% rate, 1 the 1% rate.
+/// Samples of one (pool, size) configuration, in round order; index 0 is the 0% rate, 1 the
+/// 1% rate.
 #[derive(Default, Clone)]
-struct Cell {
+struct Batches {
     tasks_per_sec: [Vec<f64>; 2],
     /// Worker threads started during each batch.
     started: [Vec<f64>; 2],
-    /// Per round: 1% throughput / 0% throughput.
-    paired: Vec<f64>,
 }
 
-impl Cell {
+impl Batches {
+    fn tps(&self, rate: usize) -> Samples {
+        Samples::new(self.tasks_per_sec[rate].clone())
+    }
+
     fn median_tps(&self, rate: usize) -> f64 {
-        median(&mut self.tasks_per_sec[rate].clone())
+        self.tps(rate).median()
     }
 
     fn median_started(&self, rate: usize) -> f64 {
-        median(&mut self.started[rate].clone())
+        Samples::new(self.started[rate].clone()).median()
     }
 
     fn ratio(&self) -> f64 {
         self.median_tps(1) / self.median_tps(0)
     }
 
+    /// The median over rounds of 1% throughput / 0% throughput in the same round.
     fn paired_median(&self) -> f64 {
-        median(&mut self.paired.clone())
+        paired_ratio(&self.tps(1), &self.tps(0))
     }
 }
 
@@ -508,7 +522,7 @@ impl References {
 
 struct PassResults {
     /// `cells[mode][size]`.
-    cells: Vec<Vec<Cell>>,
+    cells: Vec<Vec<Batches>>,
     /// Worker threads started by each pool over the whole pass, warm-up included.
     threads_started: Vec<usize>,
     references: References,
@@ -531,7 +545,7 @@ fn timed_batch(subject: &Subject, n: usize, iters: u64, panicking: bool) -> (f64
 fn run_pass(cfg: &PassConfig, work: &Work) -> PassResults {
     let footprint_before = process_footprint();
     let subjects: Vec<Subject> = Mode::ALL.into_iter().map(Subject::new).collect();
-    let mut cells = vec![vec![Cell::default(); Size::ALL.len()]; Mode::ALL.len()];
+    let mut cells = vec![vec![Batches::default(); Size::ALL.len()]; Mode::ALL.len()];
     let mut references = References::default();
     let mut footprint = Footprint::default();
 
@@ -547,22 +561,17 @@ fn run_pass(cfg: &PassConfig, work: &Work) -> PassResults {
 
     for round in 0..cfg.rounds {
         references.measure(cfg.ref_panics, cfg.ref_threads);
-        // Alternate which rate runs first, and which pool, from round to round.
-        let rates: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-        let modes: [usize; 2] = if (round / 2) % 2 == 0 { [0, 1] } else { [1, 0] };
+        // Which rate runs first alternates from round to round, which pool every other round.
         for size in Size::ALL {
-            for &m in &modes {
+            for m in rotation(Mode::ALL.len(), round / 2) {
                 let subject = &subjects[m];
                 let cell = &mut cells[m][size as usize];
-                let mut tps = [0.0; 2];
-                for &rate in &rates {
-                    let (t, started) =
+                for rate in rotation(2, round) {
+                    let (tps, started) =
                         timed_batch(subject, cfg.tasks(size), work.iters(size), rate == 1);
-                    tps[rate] = t;
-                    cell.tasks_per_sec[rate].push(t);
+                    cell.tasks_per_sec[rate].push(tps);
                     cell.started[rate].push(started);
                 }
-                cell.paired.push(tps[1] / tps[0]);
             }
         }
         footprint.sample();
@@ -608,7 +617,7 @@ struct Row {
 }
 
 impl Row {
-    fn new(cell: &Cell, n: usize) -> Row {
+    fn new(cell: &Batches, n: usize) -> Row {
         let n = n as f64;
         let (tps0, tps1) = (cell.median_tps(0), cell.median_tps(1));
         let panics = n / PANIC_EVERY as f64;
@@ -624,7 +633,13 @@ impl Row {
     }
 }
 
-fn print_table(results: &PassResults, cfg: &PassConfig, work: &Work, nproc: &str) {
+fn print_table(
+    results: &PassResults,
+    cfg: &PassConfig,
+    work: &Work,
+    nproc: &str,
+    out: &mut Results,
+) {
     let refs = &results.references;
     let (panic_ns, thread_us) = (refs.panic_ns(), refs.thread_us());
     println!(
@@ -643,29 +658,48 @@ fn print_table(results: &PassResults, cfg: &PassConfig, work: &Work, nproc: &str
         println!("QUICK MODE: small batches and few rounds, figures not meaningful.");
     }
     println!();
-    println!(
-        "| worker after a panic | task size | tasks per batch | 0%: tasks/s | 1%: tasks/s | 1% / 0% (medians) | 1% / 0% (median of paired rounds) | extra per panic (µs) | extra per panic x {THREADS} workers / thread start | allowed for {TARGET} (µs) | threads started per 1% batch | target >= {TARGET} |"
-    );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    let mut table = Table::new("throughput")
+        .left("mode", "worker after a panic")
+        .left("task_size", "task size")
+        .right("tasks_per_batch", "tasks per batch")
+        .right("tasks_per_s_0pct", "0%: tasks/s")
+        .right("tasks_per_s_1pct", "1%: tasks/s")
+        .right("ratio_medians", "1% / 0% (medians)")
+        .right("ratio_paired", "1% / 0% (median of paired rounds)")
+        .right("extra_per_panic_us", "extra per panic (µs)")
+        .right(
+            "extra_worker_time_over_thread_start",
+            format!("extra per panic x {THREADS} workers / thread start"),
+        )
+        .right("allowed_per_panic_us", format!("allowed for {TARGET} (µs)"))
+        .right(
+            "threads_started_per_1pct_batch",
+            "threads started per 1% batch",
+        )
+        .left("target_met", format!("target >= {TARGET}"));
     let mut targets = String::new();
     let mut against = String::new();
     for (mode, row) in Mode::ALL.iter().zip(&results.cells) {
         for (size, cell) in Size::ALL.iter().zip(row) {
             let r = Row::new(cell, cfg.tasks(*size));
             let met = verdict(r.ratio >= TARGET);
-            println!(
-                "| {} | {} | {} | {} | {} | {:.3} | {:.3} | {} | {:.2} | {} | {} | {met} |",
-                mode.label(),
-                size.label(),
-                cfg.tasks(*size),
-                fmt_rate(r.tps0),
-                fmt_rate(r.tps1),
-                r.ratio,
-                cell.paired_median(),
-                fmt_ms(r.extra_us),
-                r.extra_us * THREADS as f64 / thread_us,
-                fmt_ms(r.allowed_us),
-                cell.median_started(1),
+            let started = cell.median_started(1);
+            table.row(
+                format!("{}_{}", mode.id(), size.id()),
+                vec![
+                    Cell::text(mode.label()),
+                    Cell::text(size.label()),
+                    Cell::count(cfg.tasks(*size)),
+                    Cell::num(r.tps0, fmt_rate(r.tps0)),
+                    Cell::num(r.tps1, fmt_rate(r.tps1)),
+                    Cell::fixed(r.ratio, 3),
+                    Cell::fixed(cell.paired_median(), 3),
+                    Cell::ms(r.extra_us),
+                    Cell::fixed(r.extra_us * THREADS as f64 / thread_us, 2),
+                    Cell::ms(r.allowed_us),
+                    Cell::num(started, started.to_string()),
+                    Cell::verdict(r.ratio >= TARGET),
+                ],
             );
             let _ = writeln!(
                 targets,
@@ -710,6 +744,7 @@ fn print_table(results: &PassResults, cfg: &PassConfig, work: &Work, nproc: &str
             }
         }
     }
+    out.print_table(&table);
     println!("\n### Target (1% / 0% >= {TARGET}), on this run\n");
     print!("{targets}");
 
@@ -723,12 +758,21 @@ fn print_table(results: &PassResults, cfg: &PassConfig, work: &Work, nproc: &str
         fmt_ms(thread_us),
         refs.thread_us.len()
     );
+    out.extra(
+        "references",
+        Json::object()
+            .with("caught_panic_ns", panic_ns)
+            .with("caught_panic_samples", refs.panic_ns.len())
+            .with("thread_start_us", thread_us)
+            .with("thread_start_samples", refs.thread_us.len()),
+    );
     println!(
         "\nExtra per panic against them. It is wall time with {THREADS} workers: while one worker replaces itself the other can go on working, so one thread start of worker time shows as about 1/{THREADS} of one in wall time; both views are given.\n"
     );
     print!("{against}");
 
     println!();
+    let mut threads_json = Json::object();
     for (mode, started) in Mode::ALL.iter().zip(&results.threads_started) {
         let zero: f64 = results.cells[*mode as usize]
             .iter()
@@ -738,33 +782,52 @@ fn print_table(results: &PassResults, cfg: &PassConfig, work: &Work, nproc: &str
             "- `{}`: {started} worker threads started over the pass by one pool (warm-up included; {THREADS} at build), {zero} of them during timed 0% batches",
             mode.id()
         );
+        threads_json.set(
+            mode.id(),
+            Json::object()
+                .with("over_the_pass", *started)
+                .with("during_timed_0pct_batches", zero),
+        );
     }
+    out.extra("worker_threads_started", threads_json);
     let fp = &results.footprint;
     match results.footprint_before {
-        Some((maps, threads)) if fp.samples > 0 => println!(
-            "- process footprint (memory mappings / live threads): {maps} / {threads} before the pass; at most {} / {} after each of the {} rounds, pools running",
-            fp.max_maps, fp.max_threads, fp.samples
-        ),
-        _ => println!("- process footprint: n/a"),
+        Some((maps, threads)) if fp.samples > 0 => {
+            println!(
+                "- process footprint (memory mappings / live threads): {maps} / {threads} before the pass; at most {} / {} after each of the {} rounds, pools running",
+                fp.max_maps, fp.max_threads, fp.samples
+            );
+            out.extra(
+                "process_footprint",
+                Json::object()
+                    .with("maps_before", maps)
+                    .with("threads_before", threads)
+                    .with("max_maps", fp.max_maps)
+                    .with("max_threads", fp.max_threads)
+                    .with("samples", fp.samples),
+            );
+        }
+        _ => {
+            println!("- process footprint: n/a");
+            out.extra("process_footprint", Json::Null);
+        }
     }
+    let silenced = SILENCED.load(Ordering::Relaxed);
     println!(
-        "- planned panics silenced by the hook (whole run: criterion, pass and reference): {}",
-        SILENCED.load(Ordering::Relaxed)
+        "- planned panics silenced by the hook (whole run: criterion, pass and reference): {silenced}"
     );
+    out.extra("planned_panics_silenced", silenced);
 }
 
-fn main() {
-    let args: Vec<String> = env::args().collect();
-    let quick = is_quick(&args);
-    let list_only = args.iter().any(|a| a == "--list");
+fn main() -> ExitCode {
+    let run = Run::from_args("panics", THREADS);
 
     install_quiet_hook();
 
     let mut criterion = Criterion::default().configure_from_args();
-    bench_criterion(&mut criterion, quick);
+    bench_criterion(&mut criterion, run.quick());
 
-    if !list_only {
-        let started = Instant::now();
+    let written = run.pass("custom pass", |out| {
         let work = Work::calibrate();
         println!(
             "\ncalibration: {:.3} ns per busy-loop iteration; ~1 µs = {} iterations, ~20 µs = {} iterations, ~100 µs = {} iterations",
@@ -774,14 +837,31 @@ fn main() {
             work.iters(Size::HundredMicros)
         );
         println!("before the pass: {}", footprint_line());
-        let cfg = PassConfig::new(quick);
-        let results = run_pass(&cfg, &work);
-        print_table(&results, &cfg, &work, &nproc());
-        println!(
-            "\n(custom pass took {:.1} s)",
-            started.elapsed().as_secs_f64()
+        let cfg = PassConfig::new(run.quick());
+        out.config("rounds", cfg.rounds);
+        let mut tasks = Json::object();
+        for size in Size::ALL {
+            tasks.set(size.id(), cfg.tasks(size));
+        }
+        out.config("tasks_per_batch", tasks);
+        out.config("reference_panics_per_round", cfg.ref_panics);
+        out.config("reference_threads_per_round", cfg.ref_threads);
+        out.config("panic_every", PANIC_EVERY);
+        out.config("target", TARGET);
+        let mut iters = Json::object();
+        for size in Size::ALL {
+            iters.set(size.id(), work.iters(size));
+        }
+        out.extra(
+            "calibration",
+            Json::object()
+                .with("ns_per_iteration", work.ns_per_iter)
+                .with("iterations", iters),
         );
-    }
+        let results = run_pass(&cfg, &work);
+        print_table(&results, &cfg, &work, run.nproc(), out);
+    });
 
     criterion.final_summary();
+    written
 }

@@ -50,20 +50,33 @@
 //!    difference perfect scheduling would give (420 equal tasks instead of 400), so the
 //!    verdict also says whether an excess stays within the run-to-run noise (the median
 //!    absolute deviation of the paired differences).
-//! 4. Markdown tables of parts 2-3, with the target lines.
+//! 4. Markdown tables of parts 2-3, with the target lines. The same tables, unrounded and keyed
+//!    by ids (`tables.urgent_wait.rows.<variant>.<column>`, `tables.backlog.rows.<run>.<column>`),
+//!    the target lines' figures and the High tasks' waits in part 3 go to `priority.json`: in
+//!    `target/bench-results/`, or in `$STEALPOOL_BENCH_JSON_DIR` (see `benches/common/mod.rs`).
+//!
+//! The pools, the rotating rounds of parts 2 and 3, the percentiles and paired differences, the
+//! tables and the JSON file come from the harness in `benches/common/`; this file holds the
+//! trials, the backlog runs and what is reported.
 
-use std::env;
 use std::hint::{black_box, spin_loop};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, SamplingMode, Throughput};
+use criterion::Criterion;
 use stealpool::{Priority, WorkerPool};
 
 mod common;
-use common::{fmt_ms, is_quick, median, nproc, percentile, tiny_work, verdict};
+use common::json::Json;
+use common::peers::{self, Names, Pool};
+use common::rounds::{Order, Rounds};
+use common::run::{Results, Run, burst_group, short_windows};
+use common::stats::{Samples, paired};
+use common::table::{Cell, Table, fmt_ms, verdict};
+use common::tiny_work;
 
 /// Worker threads in every pool under test.
 const THREADS: usize = 2;
@@ -142,6 +155,18 @@ impl Variant {
         matches!(self, Variant::High | Variant::NormalOverLow)
     }
 
+    /// Row id in the JSON file.
+    fn id(self) -> &'static str {
+        match self {
+            Variant::High => "stealpool_high",
+            Variant::NormalOverLow => "stealpool_normal_over_low",
+            Variant::NoLanes => "stealpool_no_lanes",
+            Variant::Rayon => "rayon",
+            Variant::Threadpool => "threadpool",
+            Variant::Tokio => "tokio",
+        }
+    }
+
     fn label(self) -> &'static str {
         match self {
             Variant::High | Variant::NormalOverLow => "stealpool",
@@ -182,33 +207,11 @@ struct Pools {
 
 impl Pools {
     fn new() -> Pools {
-        let stealpool = WorkerPool::builder()
-            .num_threads(THREADS)
-            .thread_name(|i| format!("sp-{i}"))
-            .build()
-            .unwrap_or_else(|_| panic!("failed to build the stealpool pool"));
-        let rayon = rayon::ThreadPoolBuilder::new()
-            .num_threads(THREADS)
-            .thread_name(|i| format!("rayon-{i}"))
-            .build()
-            .expect("failed to build the rayon pool");
-        let threadpool = threadpool::Builder::new()
-            .num_threads(THREADS)
-            .thread_name("threadpool".to_owned())
-            .build();
-        // Blocking tasks run on tokio's blocking pool, capped at 2 threads; the runtime's one
-        // async worker thread stays idle.
-        let tokio = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .max_blocking_threads(THREADS)
-            .thread_name("tokio")
-            .build()
-            .expect("failed to build the tokio runtime");
         Pools {
-            stealpool,
-            rayon,
-            threadpool,
-            tokio,
+            stealpool: peers::stealpool(THREADS, Names::Named),
+            rayon: peers::rayon(THREADS, Names::Named),
+            threadpool: peers::threadpool(THREADS),
+            tokio: peers::tokio_blocking(THREADS),
         }
     }
 
@@ -230,10 +233,14 @@ impl Pools {
     }
 
     fn shutdown(self) {
-        self.stealpool.shutdown();
-        drop(self.rayon);
-        self.threadpool.join();
-        self.tokio.shutdown_timeout(Duration::from_secs(5));
+        for pool in [
+            Pool::Stealpool(self.stealpool),
+            Pool::Rayon(self.rayon),
+            Pool::Threadpool(self.threadpool),
+            Pool::Tokio(self.tokio),
+        ] {
+            pool.shutdown();
+        }
     }
 }
 
@@ -402,20 +409,8 @@ fn spawn_burst(pool: &WorkerPool, priority: Option<Priority>) -> u64 {
 }
 
 fn bench_criterion(c: &mut Criterion, pool: &WorkerPool, quick: bool) {
-    let mut group = c.benchmark_group("spawn_priority_10k");
-    group
-        .throughput(Throughput::Elements(SPAWN_BURST as u64))
-        .sampling_mode(SamplingMode::Flat)
-        .sample_size(10);
-    if quick {
-        group
-            .warm_up_time(Duration::from_millis(100))
-            .measurement_time(Duration::from_millis(300));
-    } else {
-        group
-            .warm_up_time(Duration::from_secs(1))
-            .measurement_time(Duration::from_secs(3));
-    }
+    let (warm_up, measurement) = short_windows(quick);
+    let mut group = burst_group(c, "spawn_priority_10k", SPAWN_BURST, warm_up, measurement);
     for (id, priority) in [
         ("spawn", None),
         ("spawn_with_high", Some(Priority::High)),
@@ -459,49 +454,16 @@ impl PassConfig {
     }
 }
 
-/// Sorted samples in milliseconds, with nearest-rank percentiles.
-struct Dist {
-    ms: Vec<f64>,
-}
-
-impl Dist {
-    fn new(samples: &[Duration]) -> Dist {
-        let mut ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1e3).collect();
-        ms.sort_by(f64::total_cmp);
-        assert!(!ms.is_empty(), "no samples");
-        Dist { ms }
-    }
-
-    fn pct(&self, p: f64) -> f64 {
-        percentile(&self.ms, p)
-    }
-
-    fn max(&self) -> f64 {
-        self.ms[self.ms.len() - 1]
-    }
-
-    fn min(&self) -> f64 {
-        self.ms[0]
-    }
-
-    fn len(&self) -> usize {
-        self.ms.len()
-    }
-
-    /// How many samples exceed `ms`.
-    fn over(&self, ms: f64) -> usize {
-        self.ms.iter().filter(|&&x| x > ms).count()
-    }
-}
-
+/// The pass's samples, all in milliseconds.
 struct PassResults {
     /// In [`Variant::ALL`] order.
-    waits: Vec<Dist>,
-    wake: Dist,
-    alone_ms: Vec<f64>,
-    with_urgent_ms: Vec<f64>,
+    waits: Vec<Samples>,
+    wake: Samples,
+    /// The backlog's total time alone and with urgent tasks, in run order.
+    alone: Samples,
+    with_urgent: Samples,
     /// The urgent tasks' waits during the backlog runs.
-    run_waits: Dist,
+    run_waits: Samples,
 }
 
 fn run_pass(pools: &Pools, cfg: &PassConfig) -> PassResults {
@@ -518,38 +480,34 @@ fn run_pass(pools: &Pools, cfg: &PassConfig) -> PassResults {
         .map(Some)
         .chain(std::iter::once(None))
         .collect();
-    let mut waits: Vec<Vec<Duration>> = vec![Vec::new(); Variant::ALL.len()];
-    let mut wake = Vec::new();
     let started = Instant::now();
-    for round in 0..cfg.rounds {
-        for k in 0..slots.len() {
-            let i = (round + k) % slots.len();
-            match slots[i] {
-                Some(variant) => {
-                    let trials = if variant.is_fast() {
-                        cfg.fast_per_round
-                    } else {
-                        1
-                    };
-                    for _ in 0..trials {
-                        waits[i].push(wait_trial(pools, variant, &mut rng));
-                    }
-                }
-                None => {
-                    for _ in 0..cfg.fast_per_round {
-                        wake.push(wake_trial(&pools.stealpool));
-                    }
-                }
-            }
+    let rounds = Rounds {
+        rounds: cfg.rounds,
+        order: Order::Rotating,
+        warm_each: false,
+    };
+    let per_slot = rounds.run(slots.len(), |i| match slots[i] {
+        Some(variant) => {
+            let trials = if variant.is_fast() {
+                cfg.fast_per_round
+            } else {
+                1
+            };
+            (0..trials)
+                .map(|_| wait_trial(pools, variant, &mut rng))
+                .collect()
         }
-    }
+        None => (0..cfg.fast_per_round)
+            .map(|_| wake_trial(&pools.stealpool))
+            .collect::<Vec<_>>(),
+    });
     println!(
         "\n== urgent-task wait: {} rounds ({:.1} s) ==",
         cfg.rounds,
         started.elapsed().as_secs_f64()
     );
-    let waits: Vec<Dist> = waits.iter().map(|w| Dist::new(w)).collect();
-    let wake = Dist::new(&wake);
+    let mut waits: Vec<Samples> = per_slot.iter().map(|r| Samples::ms(&r.concat())).collect();
+    let wake = waits.pop().expect("the wake-up slot");
     for (variant, d) in Variant::ALL.iter().zip(&waits) {
         println!(
             "{:<22} {:<42} n {:>4}   p50 {:>9} ms   p99 {:>9} ms   max {:>9} ms",
@@ -571,41 +529,41 @@ fn run_pass(pools: &Pools, cfg: &PassConfig) -> PassResults {
         fmt_ms(wake.max())
     );
 
-    // Part 3.
+    // Part 3: runs alone (0) and with urgent tasks (1) alternate, and so does their order.
     let started = Instant::now();
-    let mut alone_ms = Vec::new();
-    let mut with_urgent_ms = Vec::new();
-    let mut run_waits = Vec::new();
     backlog_run(pools, 0);
-    for run in 0..cfg.backlog_runs {
-        for urgent_first in [run % 2 == 1, run % 2 == 0] {
-            if urgent_first {
-                let (time, w) = backlog_run(pools, URGENT_IN_RUN);
-                with_urgent_ms.push(time.as_secs_f64() * 1e3);
-                run_waits.extend(w);
-            } else {
-                alone_ms.push(backlog_run(pools, 0).0.as_secs_f64() * 1e3);
-            }
-        }
-    }
+    let rounds = Rounds {
+        rounds: cfg.backlog_runs,
+        order: Order::Rotating,
+        warm_each: false,
+    };
+    let mut runs = rounds.run(2, |i| backlog_run(pools, [0, URGENT_IN_RUN][i]));
+    let with_urgent = runs.pop().expect("runs with urgent tasks");
+    let alone = runs.pop().expect("runs alone");
     println!(
         "\n== backlog throughput: {} runs of each kind ({:.1} s) ==",
         cfg.backlog_runs,
         started.elapsed().as_secs_f64()
     );
-    let show = |name: &str, v: &[f64]| {
-        let list: Vec<String> = v.iter().map(|ms| format!("{ms:.1}")).collect();
+    let times = |runs: &[(Duration, Vec<Duration>)]| {
+        let times: Vec<Duration> = runs.iter().map(|(time, _)| *time).collect();
+        Samples::ms(&times)
+    };
+    let (alone_ms, with_urgent_ms) = (times(&alone), times(&with_urgent));
+    let show = |name: &str, ms: &Samples| {
+        let list: Vec<String> = ms.taken().iter().map(|ms| format!("{ms:.1}")).collect();
         println!("{name:<22} ms: {}", list.join(" "));
     };
     show("alone", &alone_ms);
     show("with urgent", &with_urgent_ms);
+    let run_waits: Vec<Duration> = with_urgent.into_iter().flat_map(|(_, w)| w).collect();
 
     PassResults {
         waits,
         wake,
-        alone_ms,
-        with_urgent_ms,
-        run_waits: Dist::new(&run_waits),
+        alone: alone_ms,
+        with_urgent: with_urgent_ms,
+        run_waits: Samples::ms(&run_waits),
     }
 }
 
@@ -614,15 +572,26 @@ fn run_pass(pools: &Pools, cfg: &PassConfig) -> PassResults {
 // ---------------------------------------------------------------------------
 
 /// stealpool (High) / peer, or `n/a` when the peer's figure is zero.
-fn ratio(ours: f64, theirs: f64) -> String {
+fn ratio(ours: f64, theirs: f64) -> Cell {
     if theirs > 0.0 {
-        format!("{:.4}x", ours / theirs)
+        Cell::ratio(ours / theirs, 4)
     } else {
-        "n/a".to_owned()
+        Cell::none("n/a")
     }
 }
 
-fn print_tables(results: &PassResults, cfg: &PassConfig, nproc: &str) {
+/// A row of the wait table: trials, p50, p99, max and the trials over one task's length.
+fn wait_cells(d: &Samples, task_ms: f64) -> [Cell; 5] {
+    [
+        Cell::count(d.len()),
+        Cell::ms(d.pct(50.0)),
+        Cell::ms(d.pct(99.0)),
+        Cell::ms(d.max()),
+        Cell::count(d.over(task_ms)),
+    ]
+}
+
+fn print_tables(results: &PassResults, cfg: &PassConfig, nproc: &str, out: &mut Results) {
     let task_ms = TASK.as_secs_f64() * 1e3;
     let high = &results.waits[0];
 
@@ -637,43 +606,43 @@ fn print_tables(results: &PassResults, cfg: &PassConfig, nproc: &str) {
         println!("QUICK MODE: few trials, figures not meaningful.");
     }
     println!();
-    println!(
-        "| pool | backlog / urgent task submitted with | trials | p50 (ms) | p99 (ms) | max (ms) | trials over {task_ms} ms | High / this, p50 | High / this, p99 |"
-    );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    let mut table = Table::new("urgent_wait")
+        .left("pool", "pool")
+        .left("submitted_with", "backlog / urgent task submitted with")
+        .right("trials", "trials")
+        .right("p50_ms", "p50 (ms)")
+        .right("p99_ms", "p99 (ms)")
+        .right("max_ms", "max (ms)")
+        .right("trials_over_task", format!("trials over {task_ms} ms"))
+        .right("high_over_this_p50", "High / this, p50")
+        .right("high_over_this_p99", "High / this, p99");
     for (i, (variant, d)) in Variant::ALL.iter().zip(&results.waits).enumerate() {
         let (r50, r99) = if i == 0 {
-            (
-                "1.00x (reference)".to_owned(),
-                "1.00x (reference)".to_owned(),
-            )
+            let reference = || Cell::num(1.0, "1.00x (reference)".to_owned());
+            (reference(), reference())
         } else {
             (
                 ratio(high.pct(50.0), d.pct(50.0)),
                 ratio(high.pct(99.0), d.pct(99.0)),
             )
         };
-        println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {r50} | {r99} |",
-            variant.label(),
-            variant.how(),
-            d.len(),
-            fmt_ms(d.pct(50.0)),
-            fmt_ms(d.pct(99.0)),
-            fmt_ms(d.max()),
-            d.over(task_ms)
-        );
+        let mut cells = vec![Cell::text(variant.label()), Cell::text(variant.how())];
+        cells.extend(wait_cells(d, task_ms));
+        cells.extend([r50, r99]);
+        table.row(variant.id(), cells);
     }
     let wake = &results.wake;
-    println!(
-        "| stealpool, idle pool (wake-up latency) | no backlog / `spawn_with(High)` after {} ms idle | {} | {} | {} | {} | {} | - | - |",
-        WAKE_IDLE.as_millis(),
-        wake.len(),
-        fmt_ms(wake.pct(50.0)),
-        fmt_ms(wake.pct(99.0)),
-        fmt_ms(wake.max()),
-        wake.over(task_ms)
-    );
+    let mut cells = vec![
+        Cell::text("stealpool, idle pool (wake-up latency)"),
+        Cell::text(format!(
+            "no backlog / `spawn_with(High)` after {} ms idle",
+            WAKE_IDLE.as_millis()
+        )),
+    ];
+    cells.extend(wait_cells(wake, task_ms));
+    cells.extend([Cell::none("-"), Cell::none("-")]);
+    table.row("stealpool_idle_wake", cells);
+    out.print_table(&table);
 
     let limit = task_ms + wake.pct(99.0);
     println!("\n### Targets, on this run\n");
@@ -686,19 +655,11 @@ fn print_tables(results: &PassResults, cfg: &PassConfig, nproc: &str) {
     );
 
     // Part 3.
-    let mut alone = results.alone_ms.clone();
-    let mut with = results.with_urgent_ms.clone();
-    let mut diffs: Vec<f64> = results
-        .with_urgent_ms
-        .iter()
-        .zip(&results.alone_ms)
-        .map(|(w, a)| w - a)
-        .collect();
+    let diffs = paired(&results.with_urgent, &results.alone, |w, a| w - a);
     let own_work = URGENT_IN_RUN as f64 * task_ms / THREADS as f64;
-    let diff = median(&mut diffs);
+    let diff = diffs.median();
     // Run-to-run noise of the paired differences: their median absolute deviation.
-    let mut deviations: Vec<f64> = diffs.iter().map(|d| (d - diff).abs()).collect();
-    let mad = median(&mut deviations);
+    let mad = Samples::new(diffs.taken().iter().map(|d| (d - diff).abs()).collect()).median();
     let ideal = task_ms * (BACKLOG / THREADS) as f64;
     let throughput_verdict = if diff <= own_work {
         "met"
@@ -713,41 +674,80 @@ fn print_tables(results: &PassResults, cfg: &PassConfig, nproc: &str) {
         fmt_ms(mad),
         fmt_ms(own_work),
     );
+    out.extra(
+        "targets",
+        Json::object()
+            .with(
+                "urgent_wait",
+                Json::object()
+                    .with("high_p99_ms", high.pct(99.0))
+                    .with("idle_wake_p99_ms", wake.pct(99.0))
+                    .with("limit_ms", limit)
+                    .with("met", high.pct(99.0) <= limit),
+            )
+            .with(
+                "backlog_slowdown",
+                Json::object()
+                    .with("paired_median_ms", diff)
+                    .with("mad_ms", mad)
+                    .with("high_own_work_ms", own_work)
+                    .with("verdict", throughput_verdict),
+            ),
+    );
 
     println!("\n### Low backlog's total time, with and without urgent work (stealpool)\n");
     println!(
         "From the first submission of the {BACKLOG} Low tasks until the last of them finishes; the High tasks arrive at even intervals over the expected {} ms. {} runs of each kind, alternating.\n",
         fmt_ms(ideal),
-        results.alone_ms.len()
+        results.alone.len()
     );
-    println!("| run | median (ms) | min (ms) | max (ms) |");
-    println!("|---|---:|---:|---:|");
-    let row = |name: String, v: &mut [f64]| {
-        let m = median(v);
-        println!(
-            "| {name} | {} | {} | {} |",
-            fmt_ms(m),
-            fmt_ms(v[0]),
-            fmt_ms(v[v.len() - 1])
-        );
-    };
-    row(format!("{BACKLOG} Low alone"), &mut alone);
-    row(
-        format!("{BACKLOG} Low + {URGENT_IN_RUN} High of {task_ms} ms"),
-        &mut with,
-    );
-    println!(
-        "| difference, paired median (with - alone) | {} | | |",
-        fmt_ms(diff)
-    );
-    println!(
-        "| the High tasks' own work / {THREADS} threads | {} | | |",
-        fmt_ms(own_work)
-    );
-    println!(
-        "| slowdown beyond that work | {} | | |",
-        fmt_ms(diff - own_work)
-    );
+    let mut table = Table::new("backlog")
+        .left("run", "run")
+        .right("median_ms", "median (ms)")
+        .right("min_ms", "min (ms)")
+        .right("max_ms", "max (ms)");
+    for (id, name, ms) in [
+        ("low_alone", format!("{BACKLOG} Low alone"), &results.alone),
+        (
+            "low_with_high",
+            format!("{BACKLOG} Low + {URGENT_IN_RUN} High of {task_ms} ms"),
+            &results.with_urgent,
+        ),
+    ] {
+        let cells = vec![
+            Cell::text(name),
+            Cell::ms(ms.median()),
+            Cell::ms(ms.min()),
+            Cell::ms(ms.max()),
+        ];
+        table.row(id, cells);
+    }
+    for (id, name, ms) in [
+        (
+            "difference",
+            "difference, paired median (with - alone)".to_owned(),
+            diff,
+        ),
+        (
+            "high_own_work",
+            format!("the High tasks' own work / {THREADS} threads"),
+            own_work,
+        ),
+        (
+            "slowdown_beyond_work",
+            "slowdown beyond that work".to_owned(),
+            diff - own_work,
+        ),
+    ] {
+        let cells = vec![
+            Cell::text(name),
+            Cell::ms(ms),
+            Cell::none(""),
+            Cell::none(""),
+        ];
+        table.row(id, cells);
+    }
+    out.print_table(&table);
     let rw = &results.run_waits;
     println!(
         "\nThe High tasks' own waits in these runs ({} tasks): p50 {} ms, p99 {} ms, max {} ms, min {} ms.",
@@ -757,33 +757,41 @@ fn print_tables(results: &PassResults, cfg: &PassConfig, nproc: &str) {
         fmt_ms(rw.max()),
         fmt_ms(rw.min())
     );
+    out.extra(
+        "backlog_high_waits",
+        Json::object()
+            .with("tasks", rw.len())
+            .with("p50_ms", rw.pct(50.0))
+            .with("p99_ms", rw.pct(99.0))
+            .with("max_ms", rw.max())
+            .with("min_ms", rw.min()),
+    );
 }
 
 // ---------------------------------------------------------------------------
 // main.
 // ---------------------------------------------------------------------------
 
-fn main() {
-    let args: Vec<String> = env::args().collect();
-    let quick = is_quick(&args);
-    let list_only = args.iter().any(|a| a == "--list");
-
+fn main() -> ExitCode {
+    let run = Run::from_args("priority", THREADS);
     let pools = Pools::new();
 
     let mut criterion = Criterion::default().configure_from_args();
-    bench_criterion(&mut criterion, &pools.stealpool, quick);
+    bench_criterion(&mut criterion, &pools.stealpool, run.quick());
 
-    if !list_only {
-        let started = Instant::now();
-        let cfg = PassConfig::new(quick);
+    let written = run.pass("custom pass", |out| {
+        let cfg = PassConfig::new(run.quick());
+        out.config("rounds", cfg.rounds);
+        out.config("fast_trials_per_round", cfg.fast_per_round);
+        out.config("backlog_runs", cfg.backlog_runs);
+        out.config("backlog_tasks", BACKLOG);
+        out.config("task_ms", TASK.as_secs_f64() * 1e3);
+        out.config("urgent_in_run", URGENT_IN_RUN);
         let results = run_pass(&pools, &cfg);
-        print_tables(&results, &cfg, &nproc());
-        println!(
-            "\n(custom pass took {:.1} s)",
-            started.elapsed().as_secs_f64()
-        );
-    }
+        print_tables(&results, &cfg, run.nproc(), out);
+    });
 
     pools.shutdown();
     criterion.final_summary();
+    written
 }

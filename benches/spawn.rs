@@ -23,22 +23,32 @@
 //!    other pool's threads are counted.
 //! 4. A Markdown table summing up parts 1-3 (spawn cost measured again here
 //!    with `Instant`, since criterion's estimates are not easy to read back).
+//!    The same table, unrounded and keyed by ids (`tables.summary.rows.<metric
+//!    id>.<peer id>`), goes to `spawn.json`: in `target/bench-results/`, or
+//!    in `$STEALPOOL_BENCH_JSON_DIR` (see `benches/common/mod.rs`).
+//!
+//! The pools, the rounds of part 4's spawn row, the percentiles, the table
+//! and the JSON file come from the harness in `benches/common/`; this file
+//! holds the peers' workloads and what is reported.
 
 use std::env;
-use std::fmt::Write as _;
 use std::hint::black_box;
-use std::process::Command;
+use std::process::{Command, ExitCode};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, SamplingMode, Throughput};
-use stealpool::WorkerPool;
+use criterion::Criterion;
 
 mod common;
-use common::{is_quick, median, percentile, tiny_work};
+use common::peers::{self, Names, Pool};
+use common::rounds::{Order, Rounds};
+use common::run::{Results, Run, burst_group};
+use common::stats::Samples;
+use common::table::{Cell, Table};
+use common::tiny_work;
 
 /// Worker threads in every pool under test.
 const THREADS: usize = 2;
@@ -116,14 +126,6 @@ impl Peer {
     }
 }
 
-/// A pool under test, built once and reused for many bursts.
-enum Pool {
-    Stealpool(WorkerPool),
-    Rayon(rayon::ThreadPool),
-    Threadpool(threadpool::ThreadPool),
-    Tokio(tokio::runtime::Runtime),
-}
-
 /// Counts finished tasks and wakes the waiting (main) thread when the last
 /// one is done, so that rayon's fire-and-forget `spawn` can be waited for
 /// without busy spinning.
@@ -166,39 +168,14 @@ impl Bench {
     /// Builds the pool for `peer` with [`THREADS`] worker threads.
     fn new(peer: Peer) -> Bench {
         let pool = match peer {
-            Peer::Stealpool | Peer::StealpoolTiming => Pool::Stealpool(
-                WorkerPool::builder()
-                    .num_threads(THREADS)
-                    .thread_name(|i| format!("sp-{i}"))
-                    .record_timing(peer == Peer::StealpoolTiming)
-                    .build()
-                    .unwrap_or_else(|_| panic!("failed to build the stealpool pool")),
-            ),
-            Peer::RayonSpawn | Peer::RayonScope => Pool::Rayon(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(THREADS)
-                    .thread_name(|i| format!("rayon-{i}"))
-                    .build()
-                    .expect("failed to build the rayon pool"),
-            ),
-            Peer::Threadpool => Pool::Threadpool(
-                threadpool::Builder::new()
-                    .num_threads(THREADS)
-                    .thread_name("threadpool".to_owned())
-                    .build(),
-            ),
-            // Blocking tasks run on tokio's blocking pool, capped at 2
-            // threads. The runtime also needs at least one (async) worker
-            // thread, which stays idle here apart from driving `block_on`
-            // wake-ups.
-            Peer::Tokio => Pool::Tokio(
-                tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(1)
-                    .max_blocking_threads(THREADS)
-                    .thread_name("tokio")
-                    .build()
-                    .expect("failed to build the tokio runtime"),
-            ),
+            Peer::Stealpool | Peer::StealpoolTiming => Pool::Stealpool(peers::build_stealpool(
+                peers::stealpool_builder(THREADS, Names::Named)
+                    .record_timing(peer == Peer::StealpoolTiming),
+                "stealpool",
+            )),
+            Peer::RayonSpawn | Peer::RayonScope => Pool::Rayon(peers::rayon(THREADS, Names::Named)),
+            Peer::Threadpool => Pool::Threadpool(peers::threadpool(THREADS)),
+            Peer::Tokio => Pool::Tokio(peers::tokio_blocking(THREADS)),
         };
         Bench { peer, pool }
     }
@@ -304,18 +281,8 @@ impl Bench {
         started.saturating_duration_since(submitted)
     }
 
-    /// Stops the pool and waits for its threads where the API allows it.
     fn shutdown(self) {
-        match self.pool {
-            Pool::Stealpool(pool) => pool.shutdown(),
-            // Dropping a rayon pool tells its threads to exit.
-            Pool::Rayon(pool) => drop(pool),
-            Pool::Threadpool(pool) => {
-                pool.join();
-                drop(pool);
-            }
-            Pool::Tokio(rt) => rt.shutdown_timeout(Duration::from_secs(5)),
-        }
+        self.pool.shutdown();
     }
 }
 
@@ -328,15 +295,14 @@ impl Bench {
 /// timing loop, and shut down before the next peer's pool is built so that
 /// idle threads of other pools don't share the 2 cores.
 fn bench_spawn_100k(c: &mut Criterion) {
-    let mut group = c.benchmark_group("spawn_100k");
-    group
-        .throughput(Throughput::Elements(N as u64))
-        // Each iteration takes tens to hundreds of milliseconds, so use flat
-        // sampling with the minimum sample count to keep the group short.
-        .sampling_mode(SamplingMode::Flat)
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(2))
-        .measurement_time(Duration::from_secs(8));
+    // Each iteration takes tens to hundreds of milliseconds.
+    let mut group = burst_group(
+        c,
+        "spawn_100k",
+        N,
+        Duration::from_secs(2),
+        Duration::from_secs(8),
+    );
     for peer in Peer::ALL {
         let bench = Bench::new(peer);
         group.bench_function(peer.id(), |b| b.iter(|| bench.burst(N)));
@@ -401,43 +367,47 @@ struct Row {
 /// Part 4's spawn row: for every peer, the median wall time of `spawn_runs`
 /// bursts, per task, in [`Peer::ALL`] order.
 ///
-/// The peers take turns (one timed burst each per round) rather than running
-/// all of one peer's bursts in a row, so that a passing disturbance on the
-/// machine (another build, say) is spread over all peers instead of skewing
-/// one of them. All pools are alive at once, but only one has work at a
-/// time. Each timed burst directly follows an untimed one on the same pool,
-/// so it runs in the same warmed-up, back-to-back state as criterion's
-/// iterations rather than waking a pool that had gone to sleep.
+/// The peers take turns (one timed burst each per round, always in the same
+/// order) rather than running all of one peer's bursts in a row. All pools
+/// are alive at once, but only one has work at a time. Each timed burst
+/// directly follows an untimed one on the same pool, so it runs in the same
+/// warmed-up, back-to-back state as criterion's iterations rather than
+/// waking a pool that had gone to sleep.
 fn measure_spawn_costs(cfg: &ExtraConfig) -> Vec<f64> {
     let benches: Vec<Bench> = Peer::ALL.into_iter().map(Bench::new).collect();
-    let mut per_task_ns = vec![Vec::with_capacity(cfg.spawn_runs); benches.len()];
-    for _ in 0..cfg.spawn_runs {
-        for (bench, samples) in benches.iter().zip(&mut per_task_ns) {
-            bench.burst(cfg.spawn_tasks);
-            let start = Instant::now();
-            bench.burst(cfg.spawn_tasks);
-            samples.push(start.elapsed().as_nanos() as f64 / cfg.spawn_tasks as f64);
-        }
-    }
+    let rounds = Rounds {
+        rounds: cfg.spawn_runs,
+        order: Order::Fixed,
+        warm_each: true,
+    };
+    let per_task_ns = rounds.run(benches.len(), |i| {
+        let start = Instant::now();
+        benches[i].burst(cfg.spawn_tasks);
+        start.elapsed().as_nanos() as f64 / cfg.spawn_tasks as f64
+    });
     for bench in benches {
         bench.shutdown();
     }
-    per_task_ns.iter_mut().map(|s| median(s)).collect()
+    per_task_ns
+        .into_iter()
+        .map(|ns| Samples::new(ns).median())
+        .collect()
 }
 
 /// Part 2: wake-up latency of an idle pool, as (p50, p99) in microseconds.
 fn measure_wake_latency(bench: &Bench, cfg: &ExtraConfig) -> (f64, f64) {
     // Make sure all workers have been started before the first trial.
     bench.burst(1_000);
-    let mut micros: Vec<f64> = (0..cfg.wake_trials)
-        .map(|_| {
-            // Long enough for the workers to stop spinning and park.
-            thread::sleep(cfg.wake_idle);
-            bench.wake_once().as_nanos() as f64 / 1_000.0
-        })
-        .collect();
-    micros.sort_by(f64::total_cmp);
-    (percentile(&micros, 50.0), percentile(&micros, 99.0))
+    let micros = Samples::new(
+        (0..cfg.wake_trials)
+            .map(|_| {
+                // Long enough for the workers to stop spinning and park.
+                thread::sleep(cfg.wake_idle);
+                bench.wake_once().as_nanos() as f64 / 1_000.0
+            })
+            .collect(),
+    );
+    (micros.pct(50.0), micros.pct(99.0))
 }
 
 /// Part 3, parent side: runs this binary again as a child that measures
@@ -613,25 +583,20 @@ fn run_extras(cfg: &ExtraConfig) -> Vec<Row> {
     rows
 }
 
-/// Formats a measured value, or `n/a`.
-fn cell(value: Option<f64>, decimals: usize) -> String {
-    value.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.decimals$}"))
-}
-
-/// Formats the ratio stealpool/peer, or `n/a` where it is undefined.
-fn ratio_cell(ours: Option<f64>, theirs: Option<f64>) -> String {
+/// The ratio stealpool/peer, or `n/a` where it is undefined.
+fn ratio_cell(ours: Option<f64>, theirs: Option<f64>) -> Cell {
     match (ours, theirs) {
-        (Some(ours), Some(theirs)) if theirs > 0.0 => format!("{:.2}x", ours / theirs),
+        (Some(ours), Some(theirs)) if theirs > 0.0 => Cell::ratio(ours / theirs, 2),
         // Both measured nothing at all (an idle pool whose threads never ran): a tie.
-        (Some(ours), Some(theirs)) if ours == 0.0 && theirs == 0.0 => "equal (both 0)".to_owned(),
-        _ => "n/a".to_owned(),
+        (Some(ours), Some(theirs)) if ours == 0.0 && theirs == 0.0 => Cell::none("equal (both 0)"),
+        _ => Cell::none("n/a"),
     }
 }
 
 /// Part 4: prints the Markdown summary table.
-fn print_table(rows: &[Row], cfg: &ExtraConfig) {
-    /// A table row: its name, how to read it from a [`Row`], and decimals.
-    type Metric = (String, fn(&Row) -> Option<f64>, usize);
+fn print_table(rows: &[Row], cfg: &ExtraConfig, results: &mut Results) {
+    /// A table row: its id, its name, how to read it from a [`Row`], and decimals.
+    type Metric = (&'static str, String, fn(&Row) -> Option<f64>, usize);
 
     let ours = rows[0];
     let peers: Vec<(Peer, Row)> = Peer::ALL
@@ -649,16 +614,18 @@ fn print_table(rows: &[Row], cfg: &ExtraConfig) {
     }
     println!();
 
-    let mut header = String::from("| metric (lower is better) | stealpool |");
-    let mut rule = String::from("|---|---:|");
+    let mut table = Table::new("summary")
+        .left("metric", "metric (lower is better)")
+        .right("stealpool", "stealpool");
     for (peer, _) in &peers {
-        let _ = write!(header, " {} | stealpool / {} |", peer.label(), peer.id());
-        rule.push_str("---:|---:|");
+        table = table.right(peer.id(), peer.label()).right(
+            &format!("stealpool_over_{}", peer.id()),
+            format!("stealpool / {}", peer.id()),
+        );
     }
-    println!("{header}\n{rule}");
-
     let metrics: [Metric; 5] = [
         (
+            "spawn_ns_per_task",
             format!(
                 "spawn {} tasks: ns/task (median of {})",
                 cfg.spawn_tasks, cfg.spawn_runs
@@ -666,9 +633,20 @@ fn print_table(rows: &[Row], cfg: &ExtraConfig) {
             |r| r.spawn_ns_per_task,
             1,
         ),
-        ("wake-up latency p50 (us)".to_owned(), |r| r.wake_p50_us, 1),
-        ("wake-up latency p99 (us)".to_owned(), |r| r.wake_p99_us, 1),
         (
+            "wake_p50_us",
+            "wake-up latency p50 (us)".to_owned(),
+            |r| r.wake_p50_us,
+            1,
+        ),
+        (
+            "wake_p99_us",
+            "wake-up latency p99 (us)".to_owned(),
+            |r| r.wake_p99_us,
+            1,
+        ),
+        (
+            "idle_pool_threads_cpu_ms",
             format!(
                 "idle CPU of the pool threads (ms per {:?} idle)",
                 cfg.idle_window
@@ -677,6 +655,7 @@ fn print_table(rows: &[Row], cfg: &ExtraConfig) {
             2,
         ),
         (
+            "idle_process_cpu_ms",
             format!(
                 "idle CPU of the whole process, getrusage (ms per {:?} idle)",
                 cfg.idle_window
@@ -685,54 +664,51 @@ fn print_table(rows: &[Row], cfg: &ExtraConfig) {
             2,
         ),
     ];
-    for (name, get, decimals) in &metrics {
-        let mut line = format!("| {name} | {} |", cell(get(&ours), *decimals));
+    for (id, name, get, decimals) in metrics {
+        let figure = |row: &Row| Cell::or_na(get(row), |v| Cell::fixed(v, decimals));
+        let mut cells = vec![Cell::text(name), figure(&ours)];
         for (_, row) in &peers {
-            let _ = write!(
-                line,
-                " {} | {} |",
-                cell(get(row), *decimals),
-                ratio_cell(get(&ours), get(row))
-            );
+            cells.push(figure(row));
+            cells.push(ratio_cell(get(&ours), get(row)));
         }
-        println!("{line}");
+        table.row(id, cells);
     }
+    results.print_table(&table);
     println!(
         "\nrayon (scope) shares rayon's pool, so its wake-up and idle figures are those of rayon (ThreadPool::spawn)."
     );
     if let (Some(off), Some(on)) = (ours.spawn_ns_per_task, rows[1].spawn_ns_per_task) {
+        let cost_pct = (on / off - 1.0) * 100.0;
         println!(
-            "\nrecord_timing(true) on the spawn row: {on:.1} ns/task against {off:.1} off, a cost of {:+.1}%.",
-            (on / off - 1.0) * 100.0
+            "\nrecord_timing(true) on the spawn row: {on:.1} ns/task against {off:.1} off, a cost of {cost_pct:+.1}%."
         );
+        results.extra("record_timing_spawn_cost_pct", cost_pct);
     }
 }
 
-fn main() {
+fn main() -> ExitCode {
     // Child process for part 3: must be handled before criterion parses the
     // command line or starts anything.
     if let Ok(peer) = env::var(IDLE_ENV) {
         idle_child(&peer);
-        return;
+        return ExitCode::SUCCESS;
     }
 
-    let args: Vec<String> = env::args().collect();
-    let quick = is_quick(&args);
-    let list_only = args.iter().any(|a| a == "--list");
-
+    let run = Run::from_args("spawn", THREADS);
     let mut criterion = Criterion::default().configure_from_args();
     bench_spawn_100k(&mut criterion);
 
-    if !list_only {
-        let started = Instant::now();
-        let cfg = ExtraConfig::new(quick);
+    let written = run.pass("parts 2-4", |results| {
+        let cfg = ExtraConfig::new(run.quick());
+        results.config("spawn_tasks", cfg.spawn_tasks);
+        results.config("spawn_runs", cfg.spawn_runs);
+        results.config("wake_trials", cfg.wake_trials);
+        results.config("wake_idle_ms", cfg.wake_idle.as_secs_f64() * 1e3);
+        results.config("idle_window_ms", cfg.idle_window.as_secs_f64() * 1e3);
         let rows = run_extras(&cfg);
-        print_table(&rows, &cfg);
-        println!(
-            "\n(parts 2-4 took {:.1} s)",
-            started.elapsed().as_secs_f64()
-        );
-    }
+        print_table(&rows, &cfg, results);
+    });
 
     criterion.final_summary();
+    written
 }

@@ -14,9 +14,13 @@
 //! - `scripts/pgzip-vs-pigz`: the pgzip example's throughput against pigz (skipped, with a
 //!   note in the report, when pigz is not installed and cannot be installed).
 //!
-//! Their output streams to the terminal as they run. The figures are read from the Markdown
-//! tables the benches print, by row and column headers; if a bench's format changed, the
-//! report fails with a message naming the bench and the missing row or column.
+//! Their output streams to the terminal as they run. The figures come from the JSON file each
+//! of them writes (`<bench>.json`, laid out as `benches/common/mod.rs` describes), read by key;
+//! a missing file, or a figure missing from it, fails the report with a message naming the
+//! bench and the key. The files go to `STEALPOOL_BENCH_JSON_DIR` if set, else to
+//! `bench-results/` in the target directory (`CARGO_TARGET_DIR`, default `target/`); the report
+//! passes that directory to every bench and removes a bench's old file before running it. The
+//! printed tables are still captured, for the report's per-bench sections only.
 //!
 //! The report goes to `DIR` (default `docs/bench`, relative to the repository's root):
 //!
@@ -24,9 +28,9 @@
 //!   ratio stealpool / peer), the date, the commit, the machine, then each bench's own tables;
 //! - `fib_speedup.svg`, `spawn_cost.svg`, `urgent_latency.svg`, `gzip_throughput.svg`.
 //!
-//! `--quick` runs every bench in its shrunken mode (`-- --test`, and a small single-run
-//! gzip comparison): it checks the whole pipeline in well under a minute once the benches
-//! are built, with figures that mean nothing.
+//! `--quick` runs every bench in its shrunken mode (`-- --test`, and the gzip comparison with
+//! `STEALPOOL_BENCH_QUICK=1`: one run on 8 MiB): it checks the whole pipeline in well under a
+//! minute once the benches are built, with figures that mean nothing.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write as _};
@@ -36,6 +40,7 @@ use std::process::{Command, ExitCode, Stdio};
 use clap::Parser;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
+use serde_json::Value;
 
 type Result<T, E = String> = std::result::Result<T, E>;
 
@@ -66,12 +71,23 @@ fn run(args: &Args) -> Result<()> {
     let out = root.join(&args.out);
     std::fs::create_dir_all(&out).map_err(|e| format!("creating {}: {e}", out.display()))?;
 
-    let spawn = Bench::run(root, "spawn", &bench_command("spawn", args.quick))?;
-    let fork_join = Bench::run(root, "fork_join", &bench_command("fork_join", args.quick))?;
-    let priority = Bench::run(root, "priority", &bench_command("priority", args.quick))?;
-    let gzip = run_gzip(root, args.quick)?;
+    let json = json_dir(root);
+    let bench = |name| Bench::run(root, &json, name, &bench_command(name, args.quick), &[]);
+    let spawn = bench("spawn")?;
+    let fork_join = bench("fork_join")?;
+    let priority = bench("priority")?;
+    let gzip = run_gzip(root, &json, args.quick)?;
 
-    let figures = Figures::extract(&spawn, &fork_join, &priority, gzip.as_ref().ok())?;
+    let gzip_results = match &gzip {
+        Ok(gzip) => Some(Results::load(&json, gzip.name)?),
+        Err(_) => None,
+    };
+    let figures = Figures::extract(
+        &Results::load(&json, spawn.name)?,
+        &Results::load(&json, fork_join.name)?,
+        &Results::load(&json, priority.name)?,
+        gzip_results.as_ref(),
+    )?;
     figures.plot(&out)?;
     let report = write_report(args, &figures, &[&spawn, &fork_join, &priority], &gzip);
     let path = out.join("report.md");
@@ -88,6 +104,18 @@ fn run(args: &Args) -> Result<()> {
 fn workspace_root() -> &'static Path {
     let apps = Path::new(env!("CARGO_MANIFEST_DIR"));
     apps.parent().unwrap_or(apps)
+}
+
+/// Where the benches write their JSON files: `STEALPOOL_BENCH_JSON_DIR` if set, else
+/// `bench-results/` in the target directory, as the benches themselves default (relative
+/// paths are taken from the repository's root, where the benches run).
+fn json_dir(root: &Path) -> PathBuf {
+    let set = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = set("STEALPOOL_BENCH_JSON_DIR") {
+        return root.join(dir);
+    }
+    let target = set("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |t| root.join(t));
+    target.join("bench-results")
 }
 
 // ---------------------------------------------------------------------------
@@ -111,12 +139,29 @@ struct Bench {
 
 impl Bench {
     /// Runs `cmd` in `root`, streaming its stdout to ours while capturing it; stderr (cargo's
-    /// build output) goes straight to the terminal.
-    fn run(root: &Path, name: &'static str, cmd: &[String]) -> Result<Self> {
+    /// build output) goes straight to the terminal. The bench writes its JSON file to
+    /// `json_dir` (with `env` added to its environment); an old file of the same name is
+    /// removed first, so that a bench that fails to write one cannot pass for fresh.
+    fn run(
+        root: &Path,
+        json_dir: &Path,
+        name: &'static str,
+        cmd: &[String],
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
+        let old = Results::path(json_dir, name);
+        match std::fs::remove_file(&old) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(format!("{name}: removing {}: {e}", old.display()));
+            }
+            _ => {}
+        }
         eprintln!("\nbench_report: running {}", cmd.join(" "));
         let mut child = Command::new(&cmd[0])
             .args(&cmd[1..])
             .current_dir(root)
+            .env("STEALPOOL_BENCH_JSON_DIR", json_dir)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .spawn()
             .map_err(|e| format!("{name}: cannot start {}: {e}", cmd[0]))?;
@@ -156,19 +201,17 @@ impl Bench {
         }
         Ok(md)
     }
-
-    fn tables(&self) -> Vec<Table> {
-        Table::parse_all(&self.stdout)
-    }
 }
 
 /// Runs `scripts/pgzip-vs-pigz`. `Err` holds the note for the report when pigz is missing.
-fn run_gzip(root: &Path, quick: bool) -> Result<Result<Bench>> {
-    let mut cmd = vec!["scripts/pgzip-vs-pigz".to_owned()];
-    if quick {
-        cmd.extend(["-n", "1", "-s", "8"].map(String::from));
-    }
-    match Bench::run(root, "pgzip-vs-pigz", &cmd) {
+fn run_gzip(root: &Path, json_dir: &Path, quick: bool) -> Result<Result<Bench>> {
+    let cmd = vec!["scripts/pgzip-vs-pigz".to_owned()];
+    let env: &[(&str, &str)] = if quick {
+        &[("STEALPOOL_BENCH_QUICK", "1")]
+    } else {
+        &[]
+    };
+    match Bench::run(root, json_dir, "pgzip-vs-pigz", &cmd, env) {
         Ok(bench) => Ok(Ok(bench)),
         Err(e) if !has_pigz() => {
             let note = "gzip comparison skipped: pigz is not installed and could not be \
@@ -190,114 +233,88 @@ fn has_pigz() -> bool {
 }
 
 // ---------------------------------------------------------------------------
-// Markdown tables.
+// The benches' JSON files.
 // ---------------------------------------------------------------------------
 
-/// A Markdown table as printed: header cells and body rows, cells trimmed.
-struct Table {
-    header: Vec<String>,
-    rows: Vec<Vec<String>>,
+/// One bench's figures: the JSON file it wrote, with errors that name the bench and the key.
+struct Results {
+    bench: String,
+    path: PathBuf,
+    json: Value,
 }
 
-impl Table {
-    /// Every table in `text`: runs of lines starting with `|` whose second line is a rule.
-    fn parse_all(text: &str) -> Vec<Self> {
-        let cells = |line: &str| -> Vec<String> {
-            let inner = line.trim().trim_start_matches('|').trim_end_matches('|');
-            inner.split('|').map(|c| c.trim().to_owned()).collect()
+impl Results {
+    fn path(dir: &Path, bench: &str) -> PathBuf {
+        dir.join(format!("{bench}.json"))
+    }
+
+    fn load(dir: &Path, bench: &str) -> Result<Self> {
+        let path = Self::path(dir, bench);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            format!(
+                "{bench}: cannot read its figures from {}: {e}",
+                path.display()
+            )
+        })?;
+        Self::parse(bench, path, &text)
+    }
+
+    fn parse(bench: &str, path: PathBuf, text: &str) -> Result<Self> {
+        let json: Value = serde_json::from_str(text)
+            .map_err(|e| format!("{bench}: {} is not valid JSON: {e}", path.display()))?;
+        let results = Self {
+            bench: bench.to_owned(),
+            path,
+            json,
         };
-        let is_rule = |line: &str| {
-            line.contains("---") && line.chars().all(|c| matches!(c, '|' | '-' | ':' | ' '))
-        };
-        let lines: Vec<&str> = text.lines().collect();
-        let mut tables = Vec::new();
-        let mut i = 0;
-        while i < lines.len() {
-            if lines[i].trim_start().starts_with('|')
-                && lines.get(i + 1).is_some_and(|l| is_rule(l.trim()))
-            {
-                let header = cells(lines[i]);
-                let mut rows = Vec::new();
-                i += 2;
-                while i < lines.len() && lines[i].trim_start().starts_with('|') {
-                    rows.push(cells(lines[i]));
-                    i += 1;
-                }
-                tables.push(Self { header, rows });
-            } else {
-                i += 1;
-            }
+        let named = results.text("bench")?;
+        if named != bench {
+            return Err(format!(
+                "{bench}: {} holds the figures of `{named}`",
+                results.path.display()
+            ));
         }
-        tables
+        Ok(results)
     }
 
-    fn column(&self, name: &str) -> Option<usize> {
-        self.header.iter().position(|h| h == name)
-    }
-}
-
-/// Looks figures up in one bench's tables, with errors that name the bench.
-struct Lookup<'a> {
-    bench: &'a str,
-    tables: Vec<Table>,
-}
-
-impl<'a> Lookup<'a> {
-    fn new(bench: &'a Bench) -> Self {
-        Self {
-            bench: bench.name,
-            tables: bench.tables(),
-        }
-    }
-
-    /// The table whose first header cell is `first`.
-    fn table(&self, first: &str) -> Result<&Table> {
-        self.tables
-            .iter()
-            .find(|t| t.header.first().is_some_and(|h| h == first))
+    /// The value at `key`, object keys joined by dots (`tables.fine.rows.fib30_fine.rayon_ms`).
+    fn value(&self, key: &str) -> Result<&Value> {
+        key.split('.')
+            .try_fold(&self.json, |value, k| value.get(k))
             .ok_or_else(|| {
                 format!(
-                    "{}: no table with first column `{first}` in its output (format changed?)",
-                    self.bench
+                    "{}: no figure `{key}` in {} (format changed?)",
+                    self.bench,
+                    self.path.display()
                 )
             })
     }
 
-    /// The number in `column` of the first row of table `first` that `row` accepts;
-    /// `what` names the row in errors.
-    fn number(
-        &self,
-        first: &str,
-        what: &str,
-        row: impl Fn(&[String]) -> bool,
-        column: &str,
-    ) -> Result<f64> {
-        let table = self.table(first)?;
-        let col = table.column(column).ok_or_else(|| {
+    fn number(&self, key: &str) -> Result<f64> {
+        let value = self.value(key)?;
+        value.as_f64().ok_or_else(|| {
+            let what = if value.is_null() {
+                "null (not measured)".to_owned()
+            } else {
+                format!("not a number: {value}")
+            };
             format!(
-                "{}: table `{first}` has no column `{column}` (format changed?)",
-                self.bench
-            )
-        })?;
-        let cells = table.rows.iter().find(|r| row(r)).ok_or_else(|| {
-            format!(
-                "{}: table `{first}` has no row `{what}` (format changed?)",
-                self.bench
-            )
-        })?;
-        let cell = cells.get(col).map_or("", String::as_str);
-        parse_number(cell).ok_or_else(|| {
-            format!(
-                "{}: table `{first}`, row `{what}`, column `{column}`: `{cell}` is not a number",
-                self.bench
+                "{}: figure `{key}` in {} is {what}",
+                self.bench,
+                self.path.display()
             )
         })
     }
-}
 
-/// `1.98x`, `104.9`, `0.0126` → a number.
-fn parse_number(cell: &str) -> Option<f64> {
-    cell.trim().trim_end_matches('x').trim().parse().ok()
+    fn text(&self, key: &str) -> Result<&str> {
+        self.value(key)?.as_str().ok_or_else(|| {
+            format!(
+                "{}: `{key}` in {} is not a string",
+                self.bench,
+                self.path.display()
+            )
+        })
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -354,37 +371,47 @@ struct Figures {
 
 impl Figures {
     fn extract(
-        spawn: &Bench,
-        fork_join: &Bench,
-        priority: &Bench,
-        gzip: Option<&Bench>,
+        spawn: &Results,
+        fork_join: &Results,
+        priority: &Results,
+        gzip: Option<&Results>,
     ) -> Result<Self> {
-        let mut metrics = Vec::new();
-        let mut charts = Vec::new();
-
-        // fork_join: coarse-grained speedups and fine-grained fib(30).
-        let fj = Lookup::new(fork_join);
-        let coarse = fj.table("variant")?;
-        let speedup_col = |prefix: &str| -> Result<String> {
-            coarse
-                .header
-                .iter()
-                .find(|h| h.starts_with(prefix) && h.ends_with(": speedup"))
-                .cloned()
-                .ok_or_else(|| {
-                    format!("fork_join: table `variant` has no column `{prefix}…: speedup`")
-                })
+        let mut figures = Self {
+            metrics: Vec::new(),
+            charts: Vec::new(),
         };
-        let variants = ["stealpool", "rayon", "chili", "raw threads"];
+        figures.add_fork_join(fork_join)?;
+        figures.add_spawn(spawn)?;
+        figures.add_priority(priority)?;
+        if let Some(gzip) = gzip {
+            figures.add_gzip(gzip)?;
+        }
+        Ok(figures)
+    }
+
+    /// fork_join: coarse-grained speedups and fine-grained fib(30).
+    fn add_fork_join(&mut self, fj: &Results) -> Result<()> {
+        let Self { metrics, charts } = self;
+        let variants = [
+            ("stealpool", "stealpool"),
+            ("rayon", "rayon"),
+            ("chili", "chili"),
+            ("raw_threads", "raw threads"),
+        ];
         let mut speedups = Vec::new();
-        for (workload, label) in [("fib(36)", "fib(36)"), ("quicksort", "quicksort 1M u32")] {
-            let col = speedup_col(workload)?;
+        for (workload, label) in [
+            ("fib36_cutoff20", "fib(36)"),
+            ("quicksort_1m", "quicksort 1M u32"),
+        ] {
+            let col = format!("{workload}_speedup");
+            // The column's header, as printed: `fib(36), cutoff n <= 20: speedup`.
+            let header = fj.text(&format!("tables.coarse.columns.{col}"))?;
             let values = variants
                 .iter()
-                .map(|v| fj.number("variant", v, |r| r[0] == *v, &col))
+                .map(|(id, _)| fj.number(&format!("tables.coarse.rows.{id}.{col}")))
                 .collect::<Result<Vec<_>>>()?;
             metrics.push(Metric::new(
-                &format!("{col} over sequential (higher is better)"),
+                &format!("{header} over sequential (higher is better)"),
                 values[0],
                 &[
                     ("rayon", values[1]),
@@ -402,39 +429,39 @@ impl Figures {
             series: variants
                 .iter()
                 .enumerate()
-                .map(|(i, v)| {
+                .map(|(i, (_, label))| {
                     let values = speedups.iter().map(|(_, vals)| Some(vals[i])).collect();
-                    (v.to_string(), values)
+                    (label.to_string(), values)
                 })
                 .collect(),
             log: false,
         });
-        let fib30 = |col: &str| fj.number("workload", "fib(30)", |r| r[0] == "fib(30)", col);
+        let fib30 = |variant: &str| fj.number(&format!("tables.fine.rows.fib30_fine.{variant}_ms"));
         metrics.push(Metric::new(
             "`fib(30)`, a join at every node: ms (lower is better)",
-            fib30("stealpool (ms)")?,
-            &[
-                ("rayon", fib30("rayon (ms)")?),
-                ("chili", fib30("chili (ms)")?),
-            ],
+            fib30("stealpool")?,
+            &[("rayon", fib30("rayon")?), ("chili", fib30("chili")?)],
         ));
 
-        // spawn: cost per task and idle wake-up latency.
-        let sp = Lookup::new(spawn);
-        let first = "metric (lower is better)";
-        let spawn_row = |r: &[String]| r[0].starts_with("spawn ") && r[0].contains("ns/task");
-        let wake_row = |r: &[String]| r[0].starts_with("wake-up latency p50");
+        Ok(())
+    }
+
+    /// spawn: cost per task and idle wake-up latency.
+    fn add_spawn(&mut self, spawn: &Results) -> Result<()> {
+        let Self { metrics, charts } = self;
+        let summary =
+            |row: &str, peer: &str| spawn.number(&format!("tables.summary.rows.{row}.{peer}"));
         let pools = [
             ("stealpool", "stealpool"),
-            ("stealpool, record_timing", "stealpool, record_timing"),
-            ("rayon", "rayon (ThreadPool::spawn)"),
-            ("rayon scope", "rayon (scope)"),
+            ("stealpool, record_timing", "stealpool_timing"),
+            ("rayon", "rayon_spawn"),
+            ("rayon scope", "rayon_scope"),
             ("threadpool", "threadpool"),
-            ("tokio", "tokio (spawn_blocking)"),
+            ("tokio", "tokio_spawn_blocking"),
         ];
         let cost = pools
             .iter()
-            .map(|(_, col)| sp.number(first, "spawn … ns/task", spawn_row, col))
+            .map(|(_, id)| summary("spawn_ns_per_task", id))
             .collect::<Result<Vec<_>>>()?;
         metrics.push(Metric::new(
             "spawn tiny tasks from outside and wait: ns/task (lower is better)",
@@ -445,14 +472,14 @@ impl Figures {
                 ("tokio", cost[5]),
             ],
         ));
-        let wake = |col| sp.number(first, "wake-up latency p50", wake_row, col);
+        let wake = |peer| summary("wake_p50_us", peer);
         metrics.push(Metric::new(
             "wake-up latency of an idle pool, p50: µs (lower is better)",
             wake("stealpool")?,
             &[
-                ("rayon", wake("rayon (ThreadPool::spawn)")?),
+                ("rayon", wake("rayon_spawn")?),
                 ("threadpool", wake("threadpool")?),
-                ("tokio", wake("tokio (spawn_blocking)")?),
+                ("tokio", wake("tokio_spawn_blocking")?),
             ],
         ));
         charts.push(Chart {
@@ -464,22 +491,24 @@ impl Figures {
             log: false,
         });
 
-        // priority: urgent task's wait behind a saturated pool.
-        let pr = Lookup::new(priority);
+        Ok(())
+    }
+
+    /// priority: urgent task's wait behind a saturated pool.
+    fn add_priority(&mut self, priority: &Results) -> Result<()> {
+        let Self { metrics, charts } = self;
         let lanes = [
-            ("stealpool High", "stealpool", "`spawn_with(High)`"),
-            ("stealpool Normal", "stealpool", "`spawn` (Normal)"),
-            ("stealpool, no lanes", "stealpool, no lanes", ""),
-            ("rayon", "rayon", ""),
-            ("threadpool", "threadpool", ""),
-            ("tokio", "tokio", ""),
+            ("stealpool High", "stealpool_high"),
+            ("stealpool Normal", "stealpool_normal_over_low"),
+            ("stealpool, no lanes", "stealpool_no_lanes"),
+            ("rayon", "rayon"),
+            ("threadpool", "threadpool"),
+            ("tokio", "tokio"),
         ];
         let mut waits = Vec::new();
-        for (label, pool, urgent) in lanes {
-            let row =
-                |r: &[String]| r[0] == pool && r.get(1).is_some_and(|how| how.ends_with(urgent));
-            let wait = |col| pr.number("pool", label, row, col);
-            waits.push((label, wait("p50 (ms)")?, wait("p99 (ms)")?));
+        for (label, id) in lanes {
+            let wait = |col| priority.number(&format!("tables.urgent_wait.rows.{id}.{col}"));
+            waits.push((label, wait("p50_ms")?, wait("p99_ms")?));
         }
         for (i, pct) in ["p50", "p99"].iter().enumerate() {
             let pick = |w: &(&str, f64, f64)| if i == 0 { w.1 } else { w.2 };
@@ -508,46 +537,27 @@ impl Figures {
             log: true,
         });
 
-        // gzip: the script prints a plain-text table, `tool median s MB/s size ...`.
-        if let Some(gzip) = gzip {
-            let mbs = |tool: &str| -> Result<f64> {
-                let header = gzip
-                    .stdout
-                    .lines()
-                    .find(|l| l.split_whitespace().next() == Some("tool"))
-                    .ok_or("pgzip-vs-pigz: no `tool … MB/s` header line in its output")?;
-                let col = header
-                    .split_whitespace()
-                    .filter(|w| *w != "median") // `median s` is one column
-                    .position(|w| w == "MB/s")
-                    .ok_or("pgzip-vs-pigz: no `MB/s` column in its output")?;
-                let line = gzip
-                    .stdout
-                    .lines()
-                    .find(|l| l.split_whitespace().next() == Some(tool))
-                    .ok_or_else(|| format!("pgzip-vs-pigz: no row `{tool}` in its output"))?;
-                line.split_whitespace()
-                    .nth(col)
-                    .and_then(parse_number)
-                    .ok_or_else(|| format!("pgzip-vs-pigz: row `{tool}` has no MB/s figure"))
-            };
-            let (pgzip, pigz) = (mbs("pgzip")?, mbs("pigz")?);
-            metrics.push(Metric::new(
-                "gzip throughput, stealpool column = pgzip: MB/s (higher is better)",
-                pgzip,
-                &[("pigz", pigz)],
-            ));
-            charts.push(Chart {
-                file: "gzip_throughput.svg",
-                title: "gzip throughput, level 6, 2 threads".into(),
-                y_desc: "MB/s of input",
-                groups: vec!["pgzip (stealpool)".into(), "pigz".into()],
-                series: vec![("MB/s".into(), vec![Some(pgzip), Some(pigz)])],
-                log: false,
-            });
-        }
+        Ok(())
+    }
 
-        Ok(Self { metrics, charts })
+    /// pgzip-vs-pigz: MB/s of input, per tool.
+    fn add_gzip(&mut self, gzip: &Results) -> Result<()> {
+        let mbs = |tool: &str| gzip.number(&format!("tables.tools.rows.{tool}.mb_per_s"));
+        let (pgzip, pigz) = (mbs("pgzip")?, mbs("pigz")?);
+        self.metrics.push(Metric::new(
+            "gzip throughput, stealpool column = pgzip: MB/s (higher is better)",
+            pgzip,
+            &[("pigz", pigz)],
+        ));
+        self.charts.push(Chart {
+            file: "gzip_throughput.svg",
+            title: "gzip throughput, level 6, 2 threads".into(),
+            y_desc: "MB/s of input",
+            groups: vec!["pgzip (stealpool)".into(), "pigz".into()],
+            series: vec![("MB/s".into(), vec![Some(pgzip), Some(pigz)])],
+            log: false,
+        });
+        Ok(())
     }
 
     fn plot(&self, out: &Path) -> Result<()> {
@@ -803,50 +813,202 @@ fn write_report(
     md
 }
 
+// The benches' JSON writer (`benches/common/json.rs`, which uses nothing else of the bench
+// harness): the tests check what it writes against serde_json. The benches cannot run unit tests
+// of their own (they have `harness = false`).
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../../benches/common/json.rs"]
+mod harness_json;
+
 #[cfg(test)]
 mod tests {
+    use super::harness_json::Json;
     use super::*;
 
-    fn bench(stdout: &str) -> Bench {
-        Bench {
-            name: "fork_join",
-            stdout: stdout.to_owned(),
-        }
-    }
+    /// A fork_join file, cut down to what the tests look up.
+    const FORK_JOIN: &str = r#"{
+        "format": 1, "bench": "fork_join", "quick": true, "threads": 2,
+        "tables": {"coarse": {
+            "columns": {"variant": "variant", "fib36_cutoff20_speedup": "fib(36), cutoff n <= 20: speedup"},
+            "rows": {
+                "sequential": {"variant": "sequential", "fib36_cutoff20_speedup": 1.0},
+                "stealpool": {"variant": "stealpool", "fib36_cutoff20_speedup": 1.98},
+                "raw_threads": {"variant": "raw threads", "fib36_cutoff20_speedup": null}
+            }
+        }}
+    }"#;
 
-    const OUTPUT: &str = "noise | not a table\n\n## Title\n\n\
-        | variant | fib(36): speedup |\n|---|---:|\n\
-        | sequential | 1.00x |\n| stealpool | 1.98x |\n\ntrailing text\n";
-
-    #[test]
-    fn finds_cells_by_headers() {
-        let b = bench(OUTPUT);
-        let lookup = Lookup::new(&b);
-        let row = |r: &[String]| r[0] == "stealpool";
-        let v = lookup.number("variant", "stealpool", row, "fib(36): speedup");
-        assert_eq!(v, Ok(1.98));
+    fn fork_join() -> Results {
+        Results::parse("fork_join", PathBuf::from("dir/fork_join.json"), FORK_JOIN).unwrap()
     }
 
     #[test]
-    fn names_the_bench_and_the_missing_row() {
-        let b = bench(OUTPUT);
-        let lookup = Lookup::new(&b);
-        let err = lookup
-            .number("variant", "rayon", |r| r[0] == "rayon", "fib(36): speedup")
+    fn finds_figures_by_key() {
+        let fj = fork_join();
+        let speedup = fj.number("tables.coarse.rows.stealpool.fib36_cutoff20_speedup");
+        assert_eq!(speedup, Ok(1.98));
+        let header = fj.text("tables.coarse.columns.fib36_cutoff20_speedup");
+        assert_eq!(header, Ok("fib(36), cutoff n <= 20: speedup"));
+    }
+
+    #[test]
+    fn names_the_bench_and_the_missing_key() {
+        let err = fork_join()
+            .number("tables.coarse.rows.rayon.fib36_cutoff20_speedup")
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "fork_join: no figure `tables.coarse.rows.rayon.fib36_cutoff20_speedup` in \
+             dir/fork_join.json (format changed?)"
+        );
+        let err = fork_join().number("tables.fine").unwrap_err();
+        assert!(err.contains("no figure `tables.fine`"), "{err}");
+    }
+
+    #[test]
+    fn a_figure_that_is_not_a_number_is_an_error() {
+        let fj = fork_join();
+        let err = fj
+            .number("tables.coarse.rows.raw_threads.fib36_cutoff20_speedup")
             .unwrap_err();
         assert!(
-            err.starts_with("fork_join:") && err.contains("no row `rayon`"),
+            err.starts_with("fork_join: figure `tables.coarse.rows.raw_threads.")
+                && err.ends_with("is null (not measured)"),
             "{err}"
         );
-        let err = lookup.table("workload").map(|_| ()).unwrap_err();
+        let err = fj
+            .number("tables.coarse.rows.stealpool.variant")
+            .unwrap_err();
+        assert!(err.ends_with("is not a number: \"stealpool\""), "{err}");
+    }
+
+    #[test]
+    fn a_file_of_another_bench_or_not_json_is_an_error() {
+        let err = Results::parse("spawn", PathBuf::from("spawn.json"), FORK_JOIN)
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(err, "spawn: spawn.json holds the figures of `fork_join`");
+        let err = Results::parse("spawn", PathBuf::from("spawn.json"), "{\"bench\": ")
+            .map(|_| ())
+            .unwrap_err();
         assert!(
-            err.contains("no table with first column `workload`"),
+            err.starts_with("spawn: spawn.json is not valid JSON"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_missing_file_names_the_bench_and_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Results::load(dir.path(), "priority")
+            .map(|_| ())
+            .unwrap_err();
+        let path = dir.path().join("priority.json");
+        assert!(
+            err.starts_with(&format!(
+                "priority: cannot read its figures from {}",
+                path.display()
+            )),
+            "{err}"
+        );
+    }
+
+    /// A spawn file on disk, as the harness writes it, that lacks one figure the report needs.
+    #[test]
+    fn a_file_that_lacks_a_key_fails_the_report_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rows = Json::object();
+        for (row, value) in [("spawn_ns_per_task", 130.0), ("wake_p99_us", 50.0)] {
+            let mut cells = Json::object();
+            for peer in [
+                "stealpool",
+                "stealpool_timing",
+                "rayon_spawn",
+                "rayon_scope",
+            ] {
+                cells.set(peer, value);
+            }
+            for peer in ["threadpool", "tokio_spawn_blocking"] {
+                cells.set(peer, value * 2.0);
+            }
+            rows.set(row, cells);
+        }
+        let file = Json::object().with("bench", "spawn").with(
+            "tables",
+            Json::object().with("summary", Json::object().with("rows", rows)),
+        );
+        std::fs::write(dir.path().join("spawn.json"), file.render()).unwrap();
+
+        let spawn = Results::load(dir.path(), "spawn").unwrap();
+        assert_eq!(
+            spawn.number("tables.summary.rows.spawn_ns_per_task.tokio_spawn_blocking"),
+            Ok(260.0)
+        );
+        // The report also needs the wake-up p50 row, which this file lacks.
+        let mut figures = Figures {
+            metrics: Vec::new(),
+            charts: Vec::new(),
+        };
+        let err = figures.add_spawn(&spawn).unwrap_err();
+        let path = dir.path().join("spawn.json");
+        assert_eq!(
+            err,
+            format!(
+                "spawn: no figure `tables.summary.rows.wake_p50_us.stealpool` in {} \
+                 (format changed?)",
+                path.display()
+            )
+        );
+    }
+
+    /// The harness's JSON writer against a real parser: escaping, non-finite numbers, nesting.
+    #[test]
+    fn the_harness_json_reads_back() {
+        let tricky = "quote \" backslash \\ newline \n tab \t bell \u{7} nul \u{0} µs ✓";
+        let json = Json::object()
+            .with("text", tricky)
+            .with(tricky, "as a key")
+            .with("count", 42usize)
+            .with("big", u64::MAX)
+            .with("ratio", 0.1 + 0.2)
+            .with("tiny", 1e-7)
+            .with("negative", -3.5)
+            .with("nan", f64::NAN)
+            .with("inf", f64::INFINITY)
+            .with("none", None::<f64>)
+            .with("flag", true)
+            .with("list", vec![1.5, f64::NEG_INFINITY])
+            .with("empty", Json::object())
+            .with("nested", vec![Json::object().with("a", vec![Json::Null])]);
+        let text = json.render();
+        let back: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+        assert_eq!(back["text"], tricky);
+        assert_eq!(back[tricky], "as a key");
+        assert_eq!(back["count"], 42);
+        assert_eq!(back["big"].as_f64(), Some(u64::MAX as f64));
+        assert_eq!(back["ratio"].as_f64(), Some(0.1 + 0.2));
+        assert_eq!(back["tiny"].as_f64(), Some(1e-7));
+        assert_eq!(back["negative"].as_f64(), Some(-3.5));
+        assert!(back["nan"].is_null() && back["inf"].is_null() && back["none"].is_null());
+        assert_eq!(back["flag"], true);
+        assert_eq!(back["list"], serde_json::json!([1.5, null]));
+        assert_eq!(back["empty"], serde_json::json!({}));
+        assert_eq!(back["nested"], serde_json::json!([{"a": [null]}]));
+        // Setting a key again replaces its value in place.
+        let json = Json::object()
+            .with("a", 1usize)
+            .with("b", 2usize)
+            .with("a", 3usize);
+        assert_eq!(json.render(), "{\n  \"a\": 3,\n  \"b\": 2\n}\n");
     }
 
     #[test]
     fn markdown_starts_at_the_first_heading_one_level_down() {
-        assert!(bench(OUTPUT).markdown().unwrap().starts_with("### Title\n"));
+        let bench = Bench {
+            name: "fork_join",
+            stdout: "noise | not a table\n\n## Title\n\n| a | b |\n|---|---:|\n".to_owned(),
+        };
+        assert!(bench.markdown().unwrap().starts_with("### Title\n"));
     }
 }

@@ -1,88 +1,74 @@
-//! Helpers shared by the bench targets (`spawn`, `fork_join`, `priority`).
+//! The bench harness, shared by the four bench targets: `spawn`, `fork_join`, `priority` and
+//! `panics`. Each includes it with `mod common;` (it lives in `benches/common/` rather than
+//! `benches/common.rs` so that cargo does not take it for a bench target) and keeps only what
+//! is its own: its workloads, and which figures it reports.
 //!
-//! Each bench is its own crate and includes this file with `mod common;`, so
-//! an item that some bench does not use would be dead code in that crate:
-//! such items carry `#[allow(dead_code)]`, with the benches that use them
-//! named. This lives in `benches/common/mod.rs` rather than
-//! `benches/common.rs` so that cargo does not take it for a bench target.
+//! | module | what | used by |
+//! |---|---|---|
+//! | [`peers`] | the pools under test, built the same way everywhere: stealpool's `WorkerPool`, rayon, chili, `threadpool`, a tokio runtime for `spawn_blocking`; [`peers::Pool`] to shut any of them down | all four (`panics`: stealpool only; `fork_join`: stealpool, rayon, chili) |
+//! | [`rounds`] | interleaved rounds: every variant once per round, in a fixed or rotating order, optionally after an untimed run | `spawn` (fixed), `fork_join`, `priority` (rotating), `panics` ([`rounds::rotation`] only) |
+//! | [`stats`] | [`stats::Samples`] (median, nearest-rank percentiles, min, max), paired ratios and differences (median over rounds of the per-round ratio) | all four |
+//! | [`table`] | Markdown tables whose columns, rows and cells also carry ids and values for JSON; `fmt_ms`, `verdict` | all four |
+//! | [`run`] | the command line (quick mode, `--list`), `nproc`, the bench's own pass and the JSON file; criterion groups of bursts ([`run::burst_group`]) | all four (`burst_group`: `spawn`, `priority`, `panics`) |
+//! | [`json`] | a small JSON value and writer (no dependency) | all four, through `run` and `table` |
+//!
+//! plus [`tiny_work`], the task body of `spawn`, `priority` and `panics`.
+//!
+//! # Quick mode
+//!
+//! `-- --test` (criterion's test mode; also `cargo test --benches`) or
+//! `STEALPOOL_BENCH_QUICK=1` ([`run::is_quick`]): each bench shrinks its own pass, with figures
+//! that mean nothing; the JSON file says `"quick": true`.
+//!
+//! # The JSON file
+//!
+//! After its Markdown tables, each bench writes `<bench>.json` (`spawn.json`, ...) to
+//! `$STEALPOOL_BENCH_JSON_DIR` if set, else to `bench-results/` in the workspace's target
+//! directory (`$CARGO_TARGET_DIR` if set, else `target/`), and prints the path on stderr
+//! ([`run::json_dir`]). Not with `--list`. `scripts/pgzip-vs-pigz` writes
+//! `pgzip-vs-pigz.json` to the same place, in the same layout, and `bench_report` (in `apps/`)
+//! reads them all. The layout:
+//!
+//! ```text
+//! {
+//!   "format": 1,                      // run::JSON_FORMAT
+//!   "bench": "spawn", "quick": false, "threads": 2, "nproc": 2,
+//!   "date": "2026-12-05T07:40:45Z", "unix_time_s": 1796456445,
+//!   "config": { "spawn_runs": 15, ... },          // the pass's settings
+//!   "tables": {
+//!     "<table id>": {
+//!       "columns": { "<column id>": "<header as printed>", ... },
+//!       "rows": { "<row id>": { "<column id>": <value>, ... }, ... }
+//!     }
+//!   },
+//!   "extra": { ... }                  // figures printed outside the tables: targets, references
+//! }
+//! ```
+//!
+//! Every figure of every printed table is there, unrounded, under ids that stay put when a
+//! header's wording changes; units are in the ids (`_ms`, `_us`, `_ns_per_task`, `_pct`, ...),
+//! ratios are named `a_over_b` or `ratio_...`. A cell printed as `n/a`, `-` or left empty is
+//! `null` (so is a ratio printed as `equal (both 0)`), a verdict (`met`/`NOT met`) is a
+//! boolean, a label or description column is a string. Each bench's doc comment names its
+//! tables and ids.
 
-use std::env;
+// Each bench is its own crate and uses only part of the harness (the table above), so an
+// item that one bench leaves unused would be dead code in that crate. Every item is used by
+// at least one bench (checked by building each bench without this line).
+#![allow(dead_code)]
+
 use std::hint::black_box;
-use std::process::Command;
-use std::thread;
 
-/// Set (to anything but `0` or the empty string) for quick mode.
-pub const QUICK_ENV: &str = "STEALPOOL_BENCH_QUICK";
-
-/// Quick mode: criterion's test mode (`--test`, or no `--bench`, as with
-/// `cargo test --benches`), or `STEALPOOL_BENCH_QUICK` set.
-pub fn is_quick(args: &[String]) -> bool {
-    let test_mode = args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench");
-    let env_quick = env::var(QUICK_ENV).is_ok_and(|v| !v.is_empty() && v != "0");
-    test_mode || env_quick
-}
-
-/// Median of a non-empty slice (sorted in place).
-pub fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.len() % 2 == 0 {
-        f64::midpoint(values[mid - 1], values[mid])
-    } else {
-        values[mid]
-    }
-}
-
-/// Nearest-rank percentile (`p` in 0..=100) of a sorted, non-empty slice.
-#[allow(dead_code)] // used by `spawn` and `priority`, not by `fork_join`
-pub fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
+pub mod json;
+pub mod peers;
+pub mod rounds;
+pub mod run;
+pub mod stats;
+pub mod table;
 
 /// The task body of the spawn benchmarks: a few arithmetic operations that
 /// the optimiser cannot fold away.
-#[allow(dead_code)] // used by `spawn` and `priority`, not by `fork_join`
 pub fn tiny_work(i: usize) -> u64 {
     let x = black_box(i as u64);
     (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (x >> 7)).wrapping_add(13)
-}
-
-/// Milliseconds with about three significant digits (chosen by magnitude,
-/// so negative differences get the same precision as positive ones).
-#[allow(dead_code)] // used by `fork_join` and `priority`, not by `spawn`
-pub fn fmt_ms(ms: f64) -> String {
-    if ms.abs() >= 100.0 {
-        format!("{ms:.1}")
-    } else if ms.abs() >= 10.0 {
-        format!("{ms:.2}")
-    } else if ms.abs() >= 1.0 {
-        format!("{ms:.3}")
-    } else {
-        format!("{ms:.4}")
-    }
-}
-
-/// The word for a target line.
-#[allow(dead_code)] // used by `fork_join` and `priority`, not by `spawn`
-pub fn verdict(met: bool) -> &'static str {
-    if met { "met" } else { "NOT met" }
-}
-
-/// The machine's `nproc` (CPUs this process may run on), falling back to
-/// `available_parallelism` where the command is missing.
-#[allow(dead_code)] // used by `fork_join` and `priority`, not by `spawn`
-pub fn nproc() -> String {
-    Command::new("nproc")
-        .output()
-        .ok()
-        .filter(|out| out.status.success())
-        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .or_else(|| {
-            thread::available_parallelism()
-                .ok()
-                .map(|n| format!("{n} (available_parallelism)"))
-        })
-        .unwrap_or_else(|| "unknown".to_owned())
 }
