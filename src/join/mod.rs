@@ -77,7 +77,10 @@ where
 }
 
 impl WorkerThread {
-    /// `join` on the calling worker (see the module docs).
+    /// `join` on the calling worker (see the module docs). `#[inline]`, like the other
+    /// functions on the fast path, so that it is inlined into the caller whatever its crate's
+    /// codegen units (see `unwind::catch_user`).
+    #[inline]
     pub(crate) fn join<A, B, RA, RB>(&self, a: A, b: B) -> (RA, RB)
     where
         A: FnOnce() -> RA + Send,
@@ -196,8 +199,10 @@ fn run_b<RA, RB>(result_a: &Result<RA, Payload>, b: impl FnOnce() -> RB) -> Resu
     }
 }
 
-/// `join` where no worker of the pool can run it (the pool was shut down and `install` fell
-/// back to the calling thread): `a`, then `b`, with the same panic rules.
+/// `a`, then `b`, on this thread, with the same panic rules: for a join that records no frame
+/// (the worker has spare frames), or that no worker of the pool can run (the pool was shut
+/// down and `in_worker` fell back to the calling thread).
+#[inline]
 pub(crate) fn join_here<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
 where
     A: FnOnce() -> RA,
@@ -209,6 +214,7 @@ where
 }
 
 /// Both results, or the panic to re-raise: `a`'s when both panicked.
+#[inline]
 fn both<RA, RB>(result_a: Result<RA, Payload>, result_b: Result<RB, Payload>) -> (RA, RB) {
     match (result_a, result_b) {
         (Ok(ra), Ok(rb)) => (ra, rb),
