@@ -129,15 +129,17 @@ impl PoolBuilder {
         self
     }
 
-    /// What to do with the panic of a *detached* task: one whose [`JoinHandle`](crate::JoinHandle)
-    /// was dropped before it finished, so that nobody can receive the panic. The handler gets
-    /// the payload on the worker that ran the task. Without one, the pool writes one line to
-    /// stderr (`stealpool: a detached task panicked: <message>`) and carries on. A handler
-    /// that panics itself is contained: the pool carries on.
+    /// What to do with a panic that nobody received through the task's
+    /// [`JoinHandle`](crate::JoinHandle): the handle was dropped without
+    /// [`join`](crate::JoinHandle::join) or `.await` having returned the panic, before the
+    /// task finished (the handler then runs on the worker that ran the task) or after (on the
+    /// thread that drops the handle). Without a handler, the pool writes one line to stderr
+    /// (`stealpool: a detached task panicked: <message>`) and carries on. A handler that
+    /// panics itself is contained: the pool carries on.
     ///
-    /// A task whose handle still exists reports its panic through the handle instead
-    /// ([`TaskError::is_panic`](crate::TaskError::is_panic)), even if the handle is dropped
-    /// afterwards without being joined.
+    /// A panic that a handle returns, as an `Err` whose
+    /// [`is_panic`](crate::TaskError::is_panic) is true, is the caller's and is not reported
+    /// again.
     ///
     /// ```
     /// use std::sync::mpsc;

@@ -52,6 +52,33 @@ impl PoolConfig {
     }
 }
 
+/// Where a panic nobody received through its task's handle goes: the builder's
+/// `panic_handler`, else one line on stderr. Kept with a panicked task's result (a clone of
+/// the handler, made only when a task panics), so that the panic can be reported wherever
+/// its handle is dropped unread.
+pub(crate) struct PanicReport(Option<StdArc<PanicHandlerFn>>);
+
+impl PanicReport {
+    /// Reports to `handler`, or to stderr without one.
+    pub(crate) fn to(handler: Option<StdArc<PanicHandlerFn>>) -> Self {
+        PanicReport(handler)
+    }
+
+    /// Hands `payload` over. Never unwinds: a panicking handler (or payload `Drop`) is
+    /// contained.
+    pub(crate) fn report(self, payload: Box<dyn std::any::Any + Send>) {
+        match self.0 {
+            Some(handler) => crate::unwind::call_quietly(|| handler(payload)),
+            None => {
+                let message =
+                    crate::error::panic_message(&*payload).unwrap_or("(a non-string payload)");
+                eprintln!("stealpool: a detached task panicked: {message}");
+                crate::unwind::drop_quietly(payload);
+            }
+        }
+    }
+}
+
 /// `stealpool-{index}`, the name of a worker thread when the builder names none.
 pub(crate) fn default_thread_name(index: usize) -> String {
     format!("stealpool-{index}")

@@ -17,7 +17,7 @@ use crossbeam_deque::{Injector, Steal, Stealer};
 use crossbeam_utils::CachePadded;
 
 use crate::backpressure::Limit;
-use crate::config::{HookFn, PoolConfig};
+use crate::config::{HookFn, PanicReport, PoolConfig};
 use crate::job::{JobMode, JobRef, StackJob, StackOutcome};
 use crate::join::ShareRequest;
 use crate::lane::{LANES, NORMAL};
@@ -252,13 +252,9 @@ impl Registry {
         self.counters.snapshot(self.num_threads(), queued, stalls)
     }
 
-    /// Hands the panic of a detached task to the builder's handler, or writes one line to
-    /// stderr. Never unwinds: a panicking handler (or payload `Drop`) is contained.
-    pub(crate) fn report_detached_panic(&self, payload: Box<dyn std::any::Any + Send>) {
-        match &self.config.panic_handler {
-            Some(handler) => crate::unwind::call_quietly(|| handler(payload)),
-            None => report_to_stderr(payload),
-        }
+    /// Where this pool reports a panic nobody received through its task's handle.
+    pub(crate) fn panic_report(&self) -> PanicReport {
+        PanicReport::to(self.config.panic_handler.clone())
     }
 
     /// Runs the thread hook `name` (`on_thread_start`/`on_thread_stop`) for slot `index`. A
@@ -280,13 +276,6 @@ impl Registry {
             }
         }
     }
-}
-
-/// The default for a detached task's panic: one line on stderr, then carry on.
-pub(crate) fn report_to_stderr(payload: Box<dyn std::any::Any + Send>) {
-    let message = crate::error::panic_message(&*payload).unwrap_or("(a non-string payload)");
-    eprintln!("stealpool: a detached task panicked: {message}");
-    crate::unwind::drop_quietly(payload);
 }
 
 impl Drop for Registry {

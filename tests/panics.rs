@@ -264,3 +264,73 @@ fn a_panicking_drop_of_an_unclaimed_result_or_payload_breaks_nothing() {
     assert_pool_healthy(&pool);
     pool.shutdown();
 }
+
+/// A pool whose `panic_handler` sends each panic's message, with the name of the thread that
+/// reported it, down a channel.
+fn reporting_pool() -> (WorkerPool, mpsc::Receiver<(String, Option<String>)>) {
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let pool = WorkerPool::builder()
+        .num_threads(2)
+        .thread_name(|i| format!("reporting-{i}"))
+        .panic_handler(move |payload| {
+            let message = common::panic_message(&payload).unwrap_or("?").to_owned();
+            let thread = std::thread::current().name().map(str::to_owned);
+            let _ = tx.lock().unwrap().send((message, thread));
+        })
+        .build()
+        .unwrap();
+    (pool, rx)
+}
+
+#[test]
+fn an_unread_panic_reaches_the_handler_when_its_handle_is_dropped_after_the_task_ended() {
+    let _watchdog = common::guard(
+        "an_unread_panic_reaches_the_handler_when_its_handle_is_dropped_after_the_task_ended",
+    );
+    let (pool, reports) = reporting_pool();
+    let late = pool.spawn(|| -> () { panic!("dropped after it ended") });
+    common::wait_for("the panicking task to end", || late.is_finished());
+    assert!(
+        reports.try_recv().is_err(),
+        "reported while the handle could still read it"
+    );
+    drop(late);
+    // Reported by the thread that dropped the handle.
+    let (message, thread) = reports
+        .try_recv()
+        .expect("the dropped handle reported the panic");
+    assert_eq!(message, "dropped after it ended");
+    assert_eq!(thread, std::thread::current().name().map(str::to_owned));
+    // Dropped before it ended: reported on the worker that ran it, as before.
+    let (go, gate) = mpsc::channel::<()>();
+    drop(pool.spawn(move || -> () {
+        gate.recv().unwrap();
+        panic!("dropped before it ended")
+    }));
+    go.send(()).unwrap();
+    let (message, thread) = reports
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the worker reported the detached panic");
+    assert_eq!(message, "dropped before it ended");
+    assert!(thread.is_some_and(|name| name.starts_with("reporting-")));
+    pool.shutdown();
+    assert!(reports.try_recv().is_err());
+}
+
+#[test]
+fn a_panic_read_through_the_handle_is_not_reported_again() {
+    let _watchdog = common::guard("a_panic_read_through_the_handle_is_not_reported_again");
+    let (pool, reports) = reporting_pool();
+    let joined = pool.spawn(|| -> () { panic!("joined") });
+    common::wait_for("the joined task to end", || joined.is_finished());
+    assert!(joined.join().unwrap_err().is_panic());
+    let awaited = pool.spawn(|| -> () { panic!("awaited") });
+    assert!(futures::executor::block_on(awaited).unwrap_err().is_panic());
+    // A task that returned, dropped unread after it ended: nothing to report.
+    let returned = pool.spawn(|| 7);
+    common::wait_for("the returning task to end", || returned.is_finished());
+    drop(returned);
+    pool.shutdown();
+    assert_eq!(reports.try_recv().ok(), None);
+}

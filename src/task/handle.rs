@@ -18,7 +18,9 @@ use crate::worker::{Awaited, WorkerThread};
 /// can await (tokio, `futures::executor::block_on`, ...); either way the result is
 /// `Result<T, TaskError>`, with `Err` when the task panicked or never ran.
 ///
-/// Dropping a handle *detaches* the task: it still runs, and its result is dropped.
+/// Dropping a handle *detaches* the task: it still runs, and its result is dropped; a panic
+/// goes to the pool's [`panic_handler`](crate::PoolBuilder::panic_handler), since nobody can
+/// receive it any more.
 ///
 /// ```
 /// let pool = stealpool::WorkerPool::builder().num_threads(2).build().unwrap();

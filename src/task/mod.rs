@@ -26,6 +26,7 @@ use std::mem;
 use std::ptr::NonNull;
 use std::task::Waker;
 
+use crate::config::PanicReport;
 use crate::error::TaskError;
 use crate::job::{JobMode, JobRef};
 use crate::loom::cell::UnsafeCell;
@@ -60,7 +61,8 @@ pub(crate) struct Header {
 struct Vtable {
     /// Moves the result into `*dst`, which is an `Option<Result<T, TaskError>>`.
     take_output: unsafe fn(NonNull<Header>, dst: *mut ()),
-    /// Drops the result in place (the handle went away after completion).
+    /// Drops the result the handle never took (it went away after completion), reporting a
+    /// panic in it.
     drop_output: unsafe fn(NonNull<Header>),
     /// Frees the cell.
     dealloc: unsafe fn(NonNull<Header>),
@@ -103,7 +105,34 @@ enum Stage<F, T> {
     Pending(F),
     Running,
     Finished(Result<T, TaskError>),
+    /// The task panicked; the panic goes to `PanicReport` unless the handle takes it.
+    Panicked(TaskError, PanicReport),
     Consumed,
+}
+
+impl<F, T> Stage<F, T> {
+    /// The stage of a task that ended with `result`. A panic keeps where to report it should
+    /// nobody receive it: the pool whose worker ran the task (a task panics only there).
+    fn finished(result: Result<T, TaskError>) -> Self {
+        match result {
+            Err(error) if error.is_panic() => {
+                let report = match WorkerThread::current() {
+                    Some(worker) => worker.registry().panic_report(),
+                    None => PanicReport::to(None),
+                };
+                Stage::Panicked(error, report)
+            }
+            result => Stage::Finished(result),
+        }
+    }
+
+    /// Drops what the stage holds; a panic nobody received is reported. Never unwinds.
+    fn discard(self) {
+        match self {
+            Stage::Panicked(error, report) => report.report(error.into_panic()),
+            other => unwind::drop_quietly(other),
+        }
+    }
 }
 
 #[repr(C)]
@@ -238,7 +267,7 @@ where
         let cell = unsafe { header.cast::<Self>().as_ref() };
         // SAFETY: between our claim (or abort) and COMPLETE nobody else touches the stage.
         cell.stage
-            .with_mut(|s| unsafe { *s = Stage::Finished(result) });
+            .with_mut(|s| unsafe { *s = Stage::finished(result) });
         if cell.header.state.try_complete_and_release(was_running) {
             // Nobody waits yet and the handle owns the rest: one atomic step and we are done.
             return;
@@ -252,16 +281,7 @@ where
             let stage = cell
                 .stage
                 .with_mut(|s| unsafe { mem::replace(&mut *s, Stage::Consumed) });
-            match stage {
-                Stage::Finished(Err(error)) if error.is_panic() => {
-                    let payload = error.into_panic();
-                    match WorkerThread::current() {
-                        Some(worker) => worker.registry().report_detached_panic(payload),
-                        None => crate::registry::report_to_stderr(payload),
-                    }
-                }
-                other => unwind::drop_quietly(other),
-            }
+            stage.discard();
             // SAFETY: as above.
             unsafe { Self::dealloc(header) };
             return;
@@ -290,24 +310,31 @@ where
             let stage = cell
                 .stage
                 .with_mut(|s| mem::replace(&mut *s, Stage::Consumed));
-            match stage {
-                Stage::Finished(result) => {
-                    *dst.cast::<Option<Result<T, TaskError>>>() = Some(result)
-                }
+            let result = match stage {
+                Stage::Finished(result) => result,
+                // The handle receives the panic: it is not reported anywhere else.
+                Stage::Panicked(error, _) => Err(error),
                 _ => panic!("JoinHandle polled again after it returned its result"),
-            }
+            };
+            *dst.cast::<Option<Result<T, TaskError>>>() = Some(result);
         }
     }
 
-    /// Drops the result in place.
+    /// Drops the result the handle never took; a panic in it is reported (see
+    /// [`PanicReport`]), since nobody received it.
     ///
     /// # Safety
     /// The caller owns the output: it is the handle and has observed `COMPLETE`.
     unsafe fn drop_output(header: NonNull<Header>) {
         // SAFETY: called by the owner of the output (the handle after COMPLETE).
-        unsafe {
+        let stage = unsafe {
             let cell = header.cast::<Self>().as_ref();
-            cell.stage.with_mut(|s| *s = Stage::Consumed);
+            cell.stage
+                .with_mut(|s| mem::replace(&mut *s, Stage::Consumed))
+        };
+        match stage {
+            Stage::Panicked(error, report) => report.report(error.into_panic()),
+            other => drop(other),
         }
     }
 
