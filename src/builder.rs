@@ -34,6 +34,13 @@ pub const DEFAULT_FAIRNESS_INTERVAL: u32 = 16;
 /// The default [`PoolBuilder::timing_sample`]: with timing on, one task in 8 is timed.
 pub const DEFAULT_TIMING_SAMPLE: u32 = 8;
 
+/// The default [`PoolBuilder::restart_intensity`]: at most 10 worker replacements after a
+/// panic within any [`DEFAULT_RESTART_PERIOD`].
+pub const DEFAULT_RESTART_MAX: u32 = 10;
+
+/// The window of the default [`PoolBuilder::restart_intensity`]: one second.
+pub const DEFAULT_RESTART_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The smallest stack size, in bytes, a worker thread may be given.
 pub const MIN_STACK_SIZE: usize = 64 * 1024;
 
@@ -62,6 +69,7 @@ pub struct PoolBuilder {
     fairness_interval: Option<u32>,
     panic_handler: Option<StdArc<PanicHandlerFn>>,
     replace_worker_on_panic: Option<bool>,
+    restart_intensity: Option<(u32, std::time::Duration)>,
     max_queued: Option<usize>,
     stall_threshold: Option<std::time::Duration>,
     on_stall: Option<StdArc<StallFn>>,
@@ -188,6 +196,43 @@ impl PoolBuilder {
     /// ```
     pub fn replace_worker_on_panic(mut self, replace: bool) -> Self {
         self.replace_worker_on_panic = Some(replace);
+        self
+    }
+
+    /// Bounds the replacements of [`replace_worker_on_panic`](Self::replace_worker_on_panic),
+    /// as an Erlang/OTP supervisor bounds its restarts: at most `max` workers are replaced
+    /// after a panic within any `period` (default [`DEFAULT_RESTART_MAX`] within
+    /// [`DEFAULT_RESTART_PERIOD`]). Past the bound, a worker whose task panicked carries on
+    /// instead of retiring, so that a storm of panics (bad input reaching every task, say)
+    /// does not become a storm of thread starts, each costing tens of microseconds of CPU. The
+    /// pool says so once per storm: the [`panic_handler`](Self::panic_handler) receives a
+    /// [`RestartLimitReached`](crate::RestartLimitReached) (without a handler, one line goes
+    /// to stderr), the `tracing` feature emits an event, and
+    /// [`Metrics::replacements_skipped`](crate::Metrics::replacements_skipped) counts every
+    /// panic let pass. Replacements resume as soon as the window has room. A worker whose
+    /// loop dies (not a task's panic) is always replaced. `max` must be at least 1 and
+    /// `period` not zero (a [`BuildError`] naming `restart_intensity` otherwise); to never
+    /// replace, use `replace_worker_on_panic(false)`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = stealpool::WorkerPool::builder()
+    ///     .num_threads(1)
+    ///     .restart_intensity(2, Duration::from_secs(60))
+    ///     .panic_handler(|_| {}) // quiet
+    ///     .build()?;
+    /// for _ in 0..5 {
+    ///     assert!(pool.spawn(|| -> () { panic!("bad input") }).join().is_err());
+    /// }
+    /// pool.shutdown(); // every count is final once the threads are gone
+    /// let metrics = pool.metrics();
+    /// assert_eq!(metrics.workers_replaced(), 2);
+    /// assert_eq!(metrics.replacements_skipped(), 3);
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn restart_intensity(mut self, max: u32, period: std::time::Duration) -> Self {
+        self.restart_intensity = Some((max, period));
         self
     }
 
@@ -451,6 +496,15 @@ impl PoolBuilder {
         if timing_sample == 0 {
             return Err(BuildError::new(ErrorKind::ZeroSample));
         }
+        let restart_intensity = self
+            .restart_intensity
+            .unwrap_or((DEFAULT_RESTART_MAX, DEFAULT_RESTART_PERIOD));
+        if restart_intensity.0 == 0 || restart_intensity.1.is_zero() {
+            return Err(BuildError::new(ErrorKind::BadRestartIntensity(
+                restart_intensity.0,
+                restart_intensity.1,
+            )));
+        }
         let fairness_interval = self.fairness_interval.unwrap_or(DEFAULT_FAIRNESS_INTERVAL);
         if fairness_interval < 2 {
             return Err(BuildError::new(ErrorKind::FairnessTooSmall(
@@ -471,6 +525,7 @@ impl PoolBuilder {
             fairness_interval,
             panic_handler: self.panic_handler.clone(),
             replace_on_panic: self.replace_worker_on_panic.unwrap_or(true),
+            restart_intensity,
             max_queued: self.max_queued,
             stall_threshold: self.stall_threshold,
             on_stall: self.on_stall.clone(),
@@ -529,6 +584,7 @@ impl fmt::Debug for PoolBuilder {
                 &self.panic_handler.as_ref().map(|_| "<fn>"),
             )
             .field("replace_worker_on_panic", &self.replace_worker_on_panic)
+            .field("restart_intensity", &self.restart_intensity)
             .field("max_queued", &self.max_queued)
             .field("stall_threshold", &self.stall_threshold)
             .field("on_stall", &self.on_stall.as_ref().map(|_| "<fn>"))
@@ -620,6 +676,7 @@ enum ErrorKind {
     FairnessTooSmall(u32),
     ZeroQueue,
     ZeroSample,
+    BadRestartIntensity(u32, std::time::Duration),
     CompensateWithoutThreshold,
     TooManyExtra(usize),
     BadEnv(String),
@@ -633,9 +690,8 @@ impl BuildError {
 
     /// The name of the setting at fault: `"num_threads"`, `"stack_size"`,
     /// `"fairness_interval"`, `"max_queued"`, `"timing_sample"`, `"compensate_stalls"`,
-    /// `"STEALPOOL_NUM_THREADS"`,
-    /// or `"thread spawn"`
-    /// when the OS refused a thread.
+    /// `"restart_intensity"`, `"STEALPOOL_NUM_THREADS"`, or `"thread spawn"` when the OS
+    /// refused a thread.
     pub fn setting(&self) -> &'static str {
         match self.kind {
             ErrorKind::ZeroThreads | ErrorKind::TooManyThreads(_) => "num_threads",
@@ -643,6 +699,7 @@ impl BuildError {
             ErrorKind::FairnessTooSmall(_) => "fairness_interval",
             ErrorKind::ZeroQueue => "max_queued",
             ErrorKind::ZeroSample => "timing_sample",
+            ErrorKind::BadRestartIntensity(..) => "restart_intensity",
             ErrorKind::CompensateWithoutThreshold | ErrorKind::TooManyExtra(_) => {
                 "compensate_stalls"
             }
@@ -676,6 +733,11 @@ impl fmt::Display for BuildError {
             ErrorKind::ZeroSample => {
                 f.write_str("timing_sample: time one task in n, with n at least 1 (got 0)")
             }
+            ErrorKind::BadRestartIntensity(max, period) => write!(
+                f,
+                "restart_intensity: at least 1 replacement within a period longer than zero \
+                 (got {max} within {period:?}; replace_worker_on_panic(false) never replaces)"
+            ),
             ErrorKind::CompensateWithoutThreshold => f.write_str(
                 "compensate_stalls: needs stall_threshold, which decides what a stall is",
             ),

@@ -23,6 +23,8 @@ pub(crate) struct PoolConfig {
     pub(crate) fairness_interval: u32,
     pub(crate) panic_handler: Option<StdArc<PanicHandlerFn>>,
     pub(crate) replace_on_panic: bool,
+    /// `restart_intensity`: at most `.0` replacements after a panic within `.1`.
+    pub(crate) restart_intensity: (u32, Duration),
     pub(crate) max_queued: Option<usize>,
     pub(crate) stall_threshold: Option<Duration>,
     pub(crate) on_stall: Option<StdArc<StallFn>>,

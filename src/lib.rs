@@ -67,6 +67,7 @@
 //!   | shutdown requested | `INFO` | `mode`: `graceful`, `now` or `timeout` |
 //!   | pool stopped (its last worker left) | `INFO` | |
 //!   | worker replaced | `WARN` | `worker` |
+//!   | restart intensity reached | `WARN` | `max`, `period_ms` |
 //!   | stall detected | `WARN` | `worker`, `running_ms` |
 //!   | panic caught in user code | `WARN` | `worker` (if on one), `panic` (its message) |
 //!
@@ -91,6 +92,7 @@ mod loom;
 mod metrics;
 mod pool;
 mod registry;
+mod restart;
 mod scope;
 mod sleep;
 mod spawn;
@@ -104,14 +106,15 @@ mod worker;
 
 pub use backpressure::SpawnError;
 pub use builder::{
-    BuildError, DEFAULT_FAIRNESS_INTERVAL, DEFAULT_TIMING_SAMPLE, MAX_THREADS, MIN_STACK_SIZE,
-    NUM_THREADS_ENV, PoolBuilder,
+    BuildError, DEFAULT_FAIRNESS_INTERVAL, DEFAULT_RESTART_MAX, DEFAULT_RESTART_PERIOD,
+    DEFAULT_TIMING_SAMPLE, MAX_THREADS, MIN_STACK_SIZE, NUM_THREADS_ENV, PoolBuilder,
 };
 pub use error::TaskError;
 pub use global::{current_priority, current_thread_index, is_cancelled, join, scope, spawn};
 pub use lane::Priority;
 pub use metrics::{Histogram, LaneMetrics, Metrics, WorkerMetrics};
 pub use pool::WorkerPool;
+pub use restart::RestartLimitReached;
 pub use scope::Scope;
 pub use task::JoinHandle;
 

@@ -25,6 +25,7 @@ use crate::loom::sync::Arc;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use crate::loom::thread;
 use crate::metrics::{Metrics, PoolCounters, Tally};
+use crate::restart::{RestartBudget, Verdict};
 use crate::sleep::Sleep;
 use crate::stall::StallWatch;
 use crate::submit::{self, Injectors};
@@ -51,6 +52,8 @@ pub(crate) struct Registry {
     limit: Option<Arc<Limit>>,
     /// Stall detection, if the builder set a threshold.
     stall_watch: Option<StallWatch>,
+    /// The bound on replacements after panics (see `crate::restart`).
+    restarts: RestartBudget,
     /// What the pool counts about itself (see `crate::metrics`).
     counters: PoolCounters,
 }
@@ -76,6 +79,7 @@ impl Registry {
                 StallWatch::new(threshold, slots, config.max_extra, config.on_stall.clone())
             }),
             counters: PoolCounters::new(slots, config.record_timing),
+            restarts: RestartBudget::new(config.restart_intensity.0, config.restart_intensity.1),
             config,
         }
     }
@@ -255,6 +259,27 @@ impl Registry {
     /// Where this pool reports a panic nobody received through its task's handle.
     pub(crate) fn panic_report(&self) -> PanicReport {
         PanicReport::to(self.config.panic_handler.clone())
+    }
+
+    /// A task panicked on a worker of this pool, which replaces such workers: may the worker
+    /// retire now (see `crate::restart`)? If not, the panic is counted as let pass, and the
+    /// first of a storm is reported.
+    pub(crate) fn may_replace_after_panic(&self) -> bool {
+        match self.restarts.decide(std::time::Instant::now()) {
+            Verdict::Replace => true,
+            Verdict::CarryOn { first } => {
+                self.counters.replacement_skipped();
+                if first {
+                    let limit = self.restarts.limit_reached();
+                    crate::trace::restart_limit_reached(limit.max(), limit.period());
+                    match &self.config.panic_handler {
+                        Some(handler) => crate::unwind::call_quietly(|| handler(Box::new(limit))),
+                        None => eprintln!("stealpool: {limit}"),
+                    }
+                }
+                false
+            }
+        }
     }
 
     /// Runs the thread hook `name` (`on_thread_start`/`on_thread_stop`) for slot `index`. A

@@ -22,6 +22,16 @@ mod imp {
         tracing::warn!(target: "stealpool", worker, "worker replaced by a fresh thread");
     }
 
+    pub(crate) fn restart_limit_reached(max: u32, period: std::time::Duration) {
+        let period_ms = period.as_millis() as u64;
+        tracing::warn!(
+            target: "stealpool",
+            max,
+            period_ms,
+            "restart intensity reached: workers carry on after panics"
+        );
+    }
+
     pub(crate) fn stall_detected(worker: usize, running: std::time::Duration) {
         let running_ms = running.as_millis() as u64;
         tracing::warn!(target: "stealpool", worker, running_ms, "stalled task detected");
@@ -48,6 +58,9 @@ mod imp {
 
     #[inline(always)]
     pub(crate) fn worker_replaced(_: usize) {}
+
+    #[inline(always)]
+    pub(crate) fn restart_limit_reached(_: u32, _: std::time::Duration) {}
 
     #[inline(always)]
     pub(crate) fn stall_detected(_: usize, _: std::time::Duration) {}

@@ -395,7 +395,9 @@ impl WorkerThread {
                 watch.task_ended(self.index);
             }
         }
-        crate::unwind::take_panicked() && self.registry.config().replace_on_panic
+        crate::unwind::take_panicked()
+            && self.registry.config().replace_on_panic
+            && self.registry.may_replace_after_panic()
     }
 
     /// A temporary worker's loop (stall compensation): run work while there is some and

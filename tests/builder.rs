@@ -310,3 +310,25 @@ fn compensate_stalls_may_not_take_the_pool_past_max_threads() {
     assert_eq!(pool.spawn(|| 6 * 7).join().unwrap(), 42);
     pool.shutdown();
 }
+
+#[test]
+fn a_restart_intensity_that_allows_nothing_is_an_error_naming_restart_intensity() {
+    let _watchdog = common::guard(
+        "a_restart_intensity_that_allows_nothing_is_an_error_naming_restart_intensity",
+    );
+    for (max, period) in [(0, Duration::from_secs(1)), (1, Duration::ZERO)] {
+        let err = WorkerPool::builder()
+            .restart_intensity(max, period)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.setting(), "restart_intensity", "({max}, {period:?})");
+        assert!(err.to_string().starts_with("restart_intensity"), "{err}");
+    }
+    assert!(
+        WorkerPool::builder()
+            .num_threads(1)
+            .restart_intensity(1, Duration::from_nanos(1))
+            .build()
+            .is_ok()
+    );
+}

@@ -814,8 +814,12 @@ fn play_round(width: usize, seed: u64, budget: usize, note: &str, tally: &mut Ta
         .num_threads(width)
         .replace_worker_on_panic(settings.replace_worker_on_panic)
         .fairness_interval(settings.fairness_interval)
-        .panic_handler(move |_payload| {
-            calls.fetch_add(1, SeqCst);
+        .panic_handler(move |payload| {
+            // Every handle is joined, so no task's panic may arrive here. The pool's own
+            // notice that it stopped replacing workers (restart intensity) may.
+            if !payload.is::<stealpool::RestartLimitReached>() {
+                calls.fetch_add(1, SeqCst);
+            }
         });
     if let Some(max) = settings.max_queued {
         builder = builder.max_queued(max);

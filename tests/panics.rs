@@ -334,3 +334,71 @@ fn a_panic_read_through_the_handle_is_not_reported_again() {
     pool.shutdown();
     assert_eq!(reports.try_recv().ok(), None);
 }
+
+/// The thread each task ran on, recorded before the task panics.
+fn thread_of_each(
+    pool: &WorkerPool,
+    tasks: usize,
+) -> (Vec<std::thread::ThreadId>, Vec<stealpool::TaskError>) {
+    let ids = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let errors = (0..tasks)
+        .map(|i| {
+            let ids = ids.clone();
+            let handle = pool.spawn(move || -> () {
+                ids.lock().unwrap().push(std::thread::current().id());
+                panic!("storm {i}")
+            });
+            join_within(handle, "a panicking task").unwrap_err()
+        })
+        .collect();
+    let ids = ids.lock().unwrap().clone();
+    (ids, errors)
+}
+
+#[test]
+fn a_storm_of_panics_replaces_workers_up_to_the_restart_intensity_then_they_carry_on() {
+    let _watchdog = common::guard(
+        "a_storm_of_panics_replaces_workers_up_to_the_restart_intensity_then_they_carry_on",
+    );
+    let (tx, notices) = mpsc::channel::<stealpool::RestartLimitReached>();
+    let tx = std::sync::Mutex::new(tx);
+    let task_panics = Arc::new(AtomicUsize::new(0));
+    let counted = task_panics.clone();
+    let pool = WorkerPool::builder()
+        .num_threads(1)
+        .restart_intensity(2, std::time::Duration::from_secs(3600))
+        .panic_handler(
+            move |payload| match payload.downcast::<stealpool::RestartLimitReached>() {
+                Ok(notice) => tx.lock().unwrap().send(*notice).unwrap(),
+                Err(_) => {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                }
+            },
+        )
+        .build()
+        .unwrap();
+    let (ids, errors) = thread_of_each(&pool, 6);
+    assert!(errors.iter().all(stealpool::TaskError::is_panic));
+    // Task 0 on the first thread; tasks 1 and 2 each on a replacement; then no more threads.
+    let distinct: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), 3, "{ids:?}");
+    assert!(ids[0] != ids[1] && ids[1] != ids[2], "{ids:?}");
+    assert!(ids[2..].iter().all(|id| *id == ids[2]), "{ids:?}");
+    common::shutdown_within(&pool, "the pool after the storm");
+    let metrics = pool.metrics();
+    assert_eq!(metrics.workers_replaced(), 2, "{metrics}");
+    assert_eq!(metrics.replacements_skipped(), 4, "{metrics}");
+    assert!(
+        metrics
+            .to_string()
+            .contains("2 workers replaced (4 skipped)"),
+        "{metrics}"
+    );
+    // Said once, with the bound; no task's panic reached the handler (all were joined).
+    let notice = notices
+        .try_recv()
+        .expect("the pool said it stopped replacing");
+    assert_eq!((notice.max(), notice.period().as_secs()), (2, 3600));
+    assert!(notices.try_recv().is_err(), "said more than once");
+    assert_eq!(task_panics.load(Ordering::SeqCst), 0);
+}

@@ -207,6 +207,8 @@ struct SharedCounters {
     lanes: [LaneCounts; LANES],
     /// Worker threads started to replace one that retired or died.
     workers_replaced: AtomicU64,
+    /// Panics after which a worker carried on because of the restart-intensity bound.
+    replacements_skipped: AtomicU64,
 }
 
 /// Everything a pool counts. Lives in the registry.
@@ -309,6 +311,13 @@ impl PoolCounters {
         self.shared.workers_replaced.load(Ordering::Relaxed)
     }
 
+    /// A worker carried on after a panic, because of the restart-intensity bound.
+    pub(crate) fn replacement_skipped(&self) {
+        self.shared
+            .replacements_skipped
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Nanoseconds since the epoch, plus one (so that it is never 0).
     fn stamp(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX - 1) + 1
@@ -391,6 +400,7 @@ impl PoolCounters {
             lanes,
             workers,
             workers_replaced: self.workers_replaced(),
+            replacements_skipped: self.shared.replacements_skipped.load(Ordering::Relaxed),
             stalls,
         }
     }

@@ -86,6 +86,9 @@ impl fmt::Display for Metrics {
                 "; {}",
                 plural(self.workers_replaced, "worker replaced", "workers replaced")
             );
+            if self.replacements_skipped > 0 {
+                let _ = write!(out, " ({} skipped)", self.replacements_skipped);
+            }
         }
         if self.stalls > 0 {
             let _ = write!(out, "; {}", plural(self.stalls, "stall", "stalls"));

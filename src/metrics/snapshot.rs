@@ -50,6 +50,7 @@ pub struct Metrics {
     pub(super) lanes: [LaneMetrics; LANES],
     pub(super) workers: Vec<WorkerMetrics>,
     pub(super) workers_replaced: u64,
+    pub(super) replacements_skipped: u64,
     pub(super) stalls: u64,
 }
 
@@ -89,6 +90,12 @@ impl Metrics {
     /// Worker threads started to replace one that retired (after a panic) or died.
     pub fn workers_replaced(&self) -> u64 {
         self.workers_replaced
+    }
+
+    /// Panics after which the worker carried on instead of being replaced, because the pool
+    /// had reached its [`restart_intensity`](crate::PoolBuilder::restart_intensity).
+    pub fn replacements_skipped(&self) -> u64 {
+        self.replacements_skipped
     }
 
     /// Tasks submitted: every `spawn`, `spawn_with`, successful `try_spawn` and
