@@ -6,13 +6,18 @@
 //! it ended ([`Exit`]), and the thread's body here acts on that:
 //! - `Terminate`: the pool ended; the last worker to leave resolves stragglers and wakes the
 //!   waiters of [`Threads::wait_for_exit`];
-//! - `Replace(deques)`: a fresh thread, with the same name function and stack size, takes over
-//!   the slot and its deques with every job still in them (their stealers, which the other
-//!   workers use, stay valid); if no thread can be started, the jobs move to the injectors and
-//!   the slot counts as exited. The slot's live count is untouched, so shutdown still waits
-//!   for the slot's thread. Every replacement costs one OS thread start, the floor of
-//!   `replace_worker_on_panic` (a parked spare thread per slot, woken to take over, was
-//!   measured and was slower: the start still happens, and the hand-off adds a wake-up).
+//! - `Replace(deques)`: another thread, with the same name function and stack size, takes
+//!   over the slot and its deques with every job still in them (their stealers, which the
+//!   other workers use, stay valid); if no thread can be started, the jobs move to the
+//!   injectors and the slot counts as exited. The slot's live count is untouched, so shutdown
+//!   still waits for the slot's thread.
+//!
+//! A slot that has been replaced once keeps a *standby*: a parked thread, named for the slot,
+//! that the next replacement hands the deques to (a wake-up instead of a thread start on the
+//! slot's critical path). The retiring thread then starts the standby's own successor before
+//! it exits, off that path. Each replacement still costs one thread start of CPU, which
+//! `restart_intensity` bounds (`crate::restart`). Standbys run no hooks and count as no
+//! worker until they take over; when the pool ends they are woken and leave.
 //!
 //! Temporary workers (`PoolBuilder::compensate_stalls`) live in the extra slots after the
 //! workers'. Their deques wait in [`Threads::temp_slots`] while unused, so nothing indexed by
@@ -61,6 +66,63 @@ pub(crate) struct Threads {
     joining: Mutex<()>,
     /// The temporary workers' slots not in use, with their deques.
     temp_slots: Mutex<Vec<(usize, Deques)>>,
+    /// Each worker slot's standby thread, once the slot has had a replacement.
+    standbys: Mutex<Standbys>,
+}
+
+#[derive(Default)]
+struct Standbys {
+    /// By slot index.
+    slots: Vec<Option<StdArc<Handoff>>>,
+    /// The pool has ended: no standby is kept any more.
+    ended: bool,
+}
+
+/// Where a standby thread waits for its slot's deques.
+#[derive(Default)]
+struct Handoff {
+    state: Mutex<HandoffState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct HandoffState {
+    deques: Option<Deques>,
+    /// The pool ended: the standby leaves.
+    ended: bool,
+}
+
+impl Handoff {
+    /// Gives the standby the slot's deques, or gives them back if it has been told to leave.
+    fn hand(&self, deques: Deques) -> Result<(), Deques> {
+        let mut state = self.state.lock();
+        if state.ended {
+            return Err(deques);
+        }
+        state.deques = Some(deques);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// Tells the standby to leave.
+    fn end(&self) {
+        self.state.lock().ended = true;
+        self.ready.notify_one();
+    }
+
+    /// The standby's wait: the deques it takes over, or `None` when it is to leave.
+    fn wait(&self) -> Option<Deques> {
+        let mut state = self.state.lock();
+        loop {
+            if let Some(deques) = state.deques.take() {
+                return Some(deques);
+            }
+            if state.ended {
+                return None;
+            }
+            state = self.ready.wait(state);
+        }
+    }
 }
 
 impl Threads {
@@ -82,6 +144,10 @@ impl Threads {
                     .rev()
                     .collect(),
             ),
+            standbys: Mutex::new(Standbys {
+                slots: (0..workers).map(|_| None).collect(),
+                ended: false,
+            }),
         }
     }
 
@@ -131,19 +197,60 @@ impl Threads {
         self.registry.sleep.temp_left(active);
     }
 
-    /// Starts a thread to take over the slot and the deques of worker `index`, whose thread
-    /// is retiring or dying. If no thread can be started, the deques' jobs move to the
-    /// injectors, where the other workers (or the final drain) find them, and the slot counts
-    /// as exited.
+    /// Hands the slot and the deques of worker `index`, whose thread is retiring or dying, to
+    /// the slot's standby, or to a new thread when there is none; then starts the slot's next
+    /// standby (the caller is the retiring thread: this is off the slot's critical path). If
+    /// no thread can be started, the deques' jobs move to the injectors, where the other
+    /// workers (or the final drain) find them, and the slot counts as exited.
     fn replace_worker(this: &Arc<Self>, index: usize, deques: Deques) {
-        let Err(deques) = Self::start_with(this, index, Role::Worker, deques) else {
-            this.registry.counters().worker_replaced();
-            crate::trace::worker_replaced(index);
-            return;
+        let standby = this.standbys.lock().slots[index].take();
+        let handed = match standby {
+            Some(standby) => standby.hand(deques),
+            None => Err(deques),
         };
-        this.move_to_injectors(&deques);
-        this.registry.sleep.worker_lost();
-        this.worker_exited();
+        let replaced = match handed {
+            Ok(()) => Ok(()),
+            Err(deques) => Self::start_with(this, index, Role::Worker, deques),
+        };
+        match replaced {
+            Ok(()) => {
+                this.registry.counters().worker_replaced();
+                crate::trace::worker_replaced(index);
+                Self::start_standby(this, index);
+            }
+            Err(deques) => {
+                this.move_to_injectors(&deques);
+                this.registry.sleep.worker_lost();
+                this.worker_exited();
+            }
+        }
+    }
+
+    /// Starts a standby thread for slot `index` and keeps it, unless the pool has ended (then
+    /// it is told to leave at once). Without a thread, the next replacement starts one.
+    fn start_standby(this: &Arc<Self>, index: usize) {
+        let handoff = StdArc::new(Handoff::default());
+        let waiting = handoff.clone();
+        let threads = this.clone();
+        let builder = this.thread_builder(this.registry.config().thread_name(index));
+        let body = move || {
+            if let Some(deques) = waiting.wait() {
+                Self::worker_body(&threads, index, deques);
+            }
+        };
+        if this.spawn_thread(builder, body).is_err() {
+            return;
+        }
+        // Kept only once it exists, so that a replacement never hands deques to nothing; and
+        // only if the slot has none, which it may have by now: the standby this thread handed
+        // the slot to may already have retired in turn and started one of its own.
+        let mut standbys = this.standbys.lock();
+        if standbys.ended || standbys.slots[index].is_some() {
+            drop(standbys);
+            handoff.end();
+        } else {
+            standbys.slots[index] = Some(handoff);
+        }
     }
 
     /// Starts a thread, named for slot `index`, that takes over `deques` as that slot's worker
@@ -259,8 +366,21 @@ impl Threads {
             if let Some(watch) = registry.stall_watch() {
                 watch.end();
             }
+            self.end_standbys();
             crate::trace::pool_stopped();
             self.all_exited.notify_all();
+        }
+    }
+
+    /// The pool has ended: every standby leaves, and none is kept from now on.
+    fn end_standbys(&self) {
+        let waiting: Vec<_> = {
+            let mut standbys = self.standbys.lock();
+            standbys.ended = true;
+            standbys.slots.iter_mut().filter_map(Option::take).collect()
+        };
+        for handoff in waiting {
+            handoff.end();
         }
     }
 

@@ -402,3 +402,53 @@ fn a_storm_of_panics_replaces_workers_up_to_the_restart_intensity_then_they_carr
     assert!(notices.try_recv().is_err(), "said more than once");
     assert_eq!(task_panics.load(Ordering::SeqCst), 0);
 }
+
+/// The OS thread ids of this process's threads named `{prefix}*` (Linux).
+fn tids_named(prefix: &str) -> BTreeSet<i32> {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task is readable")
+        .flatten()
+        .filter(|entry| {
+            std::fs::read_to_string(entry.path().join("comm"))
+                .is_ok_and(|comm| comm.starts_with(prefix))
+        })
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn after_its_first_replacement_a_slot_is_taken_over_by_a_standby_thread_started_beforehand() {
+    let _watchdog = common::guard(
+        "after_its_first_replacement_a_slot_is_taken_over_by_a_standby_thread_started_beforehand",
+    );
+    const PREFIX: &str = "standby-test-";
+    let pool = common::named_pool(1, PREFIX);
+    let tid = || {
+        // SAFETY: gettid has no preconditions.
+        unsafe { libc::gettid() }
+    };
+    let panic_once = |what: &'static str| {
+        let err = join_within(pool.spawn(move || -> () { panic!("{what}") }), what).unwrap_err();
+        assert!(err.is_panic());
+    };
+    panic_once("the first panic");
+    // The first replacement started a thread, and then the slot's standby: two threads.
+    common::wait_for("the worker and its standby", || {
+        tids_named(PREFIX).len() == 2
+    });
+    let worker = join_within(pool.spawn(tid), "the worker's tid").unwrap();
+    let before = tids_named(PREFIX);
+    assert!(before.contains(&worker));
+    panic_once("the second panic");
+    // The slot's next thread is the standby, which existed before the panic.
+    let after = join_within(pool.spawn(tid), "the next worker's tid").unwrap();
+    assert_ne!(after, worker, "the worker was not replaced");
+    assert!(
+        before.contains(&after),
+        "the slot went to a thread started after the panic ({after}), not to the standby \
+         ({before:?})"
+    );
+    common::shutdown_within(&pool, "the pool with a standby");
+    common::wait_for_threads_gone(PREFIX);
+    assert_eq!(pool.metrics().workers_replaced(), 2);
+}
