@@ -34,6 +34,9 @@ pub(crate) struct PoolConfig {
     pub(crate) record_timing: Option<u32>,
     pub(crate) on_thread_start: Option<StdArc<HookFn>>,
     pub(crate) on_thread_stop: Option<StdArc<HookFn>>,
+    /// `pin_threads`: the CPUs slot `i` is pinned to `cpus[i % cpus.len()]` of; `None` when
+    /// threads are not pinned.
+    pub(crate) pin_cpus: Option<Vec<usize>>,
 }
 
 impl PoolConfig {

@@ -79,6 +79,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod affinity;
 mod backpressure;
 mod builder;
 mod config;

@@ -552,6 +552,10 @@ fn run_as<R>(
     let registry = worker.registry.clone();
     let index = worker.index;
     let config = registry.config();
+    if let Some(cpus) = &config.pin_cpus {
+        // Best effort (see `PoolBuilder::pin_threads`): refused, the thread runs unpinned.
+        let _ = crate::affinity::pin_current(cpus[index % cpus.len()]);
+    }
     registry.counters().thread_started(&worker.counters);
     CURRENT.with(|c| c.set(&worker));
     registry.run_hook("on_thread_start", &config.on_thread_start, index);

@@ -332,3 +332,49 @@ fn a_restart_intensity_that_allows_nothing_is_an_error_naming_restart_intensity(
             .is_ok()
     );
 }
+
+/// The CPUs the calling thread may run on (Linux).
+#[cfg(target_os = "linux")]
+fn cpus_of_this_thread() -> Vec<usize> {
+    // SAFETY: an all-zero `cpu_set_t` is a valid (empty) set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` has the size passed; pid 0 is the calling thread.
+    let status = unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) };
+    assert_eq!(status, 0, "{}", std::io::Error::last_os_error());
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `cpu` is below the set's capacity.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect()
+}
+
+/// The CPUs each worker of a pool built by `builder` may run on, by slot, as its start hook
+/// saw them.
+#[cfg(target_os = "linux")]
+fn worker_cpus(builder: stealpool::PoolBuilder) -> Vec<(usize, Vec<usize>)> {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let pool = builder
+        .on_thread_start(move |index| sink.lock().unwrap().push((index, cpus_of_this_thread())))
+        .build()
+        .unwrap();
+    pool.shutdown();
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    seen
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn pinned_workers_each_run_on_one_cpu_of_the_process_in_turn() {
+    let _watchdog = common::guard("pinned_workers_each_run_on_one_cpu_of_the_process_in_turn");
+    let process = cpus_of_this_thread();
+    let width = process.len() + 1; // one more than the CPUs, to see the wrap-around
+    let pinned = worker_cpus(WorkerPool::builder().num_threads(width).pin_threads(true));
+    let expected: Vec<(usize, Vec<usize>)> = (0..width)
+        .map(|i| (i, vec![process[i % process.len()]]))
+        .collect();
+    assert_eq!(pinned, expected);
+    // Off by default: a worker may run on every CPU of the process.
+    let unpinned = worker_cpus(WorkerPool::builder().num_threads(1));
+    assert_eq!(unpinned, [(0, process)]);
+}
