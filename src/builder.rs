@@ -87,7 +87,10 @@ impl PoolBuilder {
         Self::default()
     }
 
-    /// The number of worker threads: from 1 to [`MAX_THREADS`].
+    /// The number of worker threads: from 1 to [`MAX_THREADS`]. Unlike rayon's, where `0`
+    /// means "the default", `0` is a [`BuildError`] here: a width of zero is more often a
+    /// computed value gone wrong than a request for the default, which leaving the setting
+    /// out already gives.
     ///
     /// Without this setting the width comes from the environment variable
     /// `STEALPOOL_NUM_THREADS` when it is set to a positive number (`0` means "the default",
@@ -495,6 +498,26 @@ impl PoolBuilder {
         self
     }
 
+    /// Builds the pool and makes it the global pool, the one [`stealpool::spawn`](fn@crate::spawn),
+    /// [`join`](fn@crate::join) and the other free functions use off the pool. The global pool
+    /// is otherwise built on first use with default settings; this sets it up first, with
+    /// these settings. An error naming `build_global` once a global pool exists (built, or
+    /// set by an earlier call), or the setting at fault.
+    ///
+    /// ```
+    /// stealpool::WorkerPool::builder()
+    ///     .num_threads(3)
+    ///     .thread_name(|i| format!("global-{i}"))
+    ///     .build_global()?;
+    /// assert_eq!(stealpool::current_num_threads(), 3);
+    /// let err = stealpool::WorkerPool::builder().build_global().unwrap_err();
+    /// assert_eq!(err.setting(), "build_global");
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn build_global(self) -> Result<(), BuildError> {
+        crate::global::build_global(self)
+    }
+
     /// Checks the settings, starts the worker threads and returns the pool.
     ///
     /// ```
@@ -712,6 +735,7 @@ enum ErrorKind {
     ZeroSample,
     BadRestartIntensity(u32, std::time::Duration),
     Pin(io::Error),
+    GlobalExists,
     CompensateWithoutThreshold,
     TooManyExtra(usize),
     BadEnv(String),
@@ -723,10 +747,15 @@ impl BuildError {
         BuildError { kind }
     }
 
+    /// `build_global` found a global pool already there.
+    pub(crate) fn global_exists() -> Self {
+        BuildError::new(ErrorKind::GlobalExists)
+    }
+
     /// The name of the setting at fault: `"num_threads"`, `"stack_size"`,
     /// `"fairness_interval"`, `"max_queued"`, `"timing_sample"`, `"compensate_stalls"`,
-    /// `"restart_intensity"`, `"pin_threads"`, `"STEALPOOL_NUM_THREADS"`, or `"thread spawn"`
-    /// when the OS refused a thread.
+    /// `"restart_intensity"`, `"pin_threads"`, `"STEALPOOL_NUM_THREADS"`, `"build_global"`
+    /// (a global pool exists already), or `"thread spawn"` when the OS refused a thread.
     pub fn setting(&self) -> &'static str {
         match self.kind {
             ErrorKind::ZeroThreads | ErrorKind::TooManyThreads(_) => "num_threads",
@@ -736,6 +765,7 @@ impl BuildError {
             ErrorKind::ZeroSample => "timing_sample",
             ErrorKind::BadRestartIntensity(..) => "restart_intensity",
             ErrorKind::Pin(_) => "pin_threads",
+            ErrorKind::GlobalExists => "build_global",
             ErrorKind::CompensateWithoutThreshold | ErrorKind::TooManyExtra(_) => {
                 "compensate_stalls"
             }
@@ -770,6 +800,10 @@ impl fmt::Display for BuildError {
                 f.write_str("timing_sample: time one task in n, with n at least 1 (got 0)")
             }
             ErrorKind::Pin(err) => write!(f, "pin_threads: cannot pin threads to CPUs: {err}"),
+            ErrorKind::GlobalExists => f.write_str(
+                "build_global: the global pool exists already (built on first use, or set by \
+                 an earlier build_global)",
+            ),
             ErrorKind::BadRestartIntensity(max, period) => write!(
                 f,
                 "restart_intensity: at least 1 replacement within a period longer than zero \

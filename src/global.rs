@@ -2,7 +2,8 @@
 
 use std::sync::OnceLock;
 
-use crate::builder;
+use crate::builder::{self, BuildError, PoolBuilder};
+use crate::join::FnContext;
 use crate::lane::Priority;
 use crate::loom::sync::Arc;
 use crate::pool::WorkerPool;
@@ -14,9 +15,147 @@ use crate::{join as join_mod, spawn as spawn_mod};
 
 static GLOBAL: OnceLock<WorkerPool> = OnceLock::new();
 
-/// The global pool, built with default settings on first use. It lives as long as the process.
+/// The global pool: the one [`PoolBuilder::build_global`] set up, else one built with default
+/// settings on first use. It lives as long as the process ([`shutdown_global`] ends its
+/// threads).
 fn global_pool() -> &'static WorkerPool {
     GLOBAL.get_or_init(builder::build_default)
+}
+
+/// [`PoolBuilder::build_global`]: builds the pool and makes it the global one, unless there
+/// is one already.
+pub(crate) fn build_global(builder: PoolBuilder) -> Result<(), BuildError> {
+    if GLOBAL.get().is_some() {
+        return Err(BuildError::global_exists());
+    }
+    let pool = builder.build()?;
+    // Another thread may have set one meanwhile: then this pool is not needed.
+    GLOBAL.set(pool).map_err(|pool| {
+        pool.shutdown();
+        BuildError::global_exists()
+    })
+}
+
+/// Shuts the global pool down, if one was built, and waits for its threads: what a library
+/// that is about to be unloaded needs (rayon has no counterpart; its issue #1242 asks for
+/// one). True if there was a global pool.
+///
+/// This is [`WorkerPool::shutdown`] on the global pool, with its rules: queued tasks still
+/// run, and called from one of the global pool's own tasks it only closes the pool. The
+/// global pool stays shut down for the rest of the process: afterwards
+/// [`stealpool::spawn`](fn@spawn) from outside its workers resolves at once as cancelled, and
+/// [`join`](fn@join) and [`scope`](fn@scope) run on the calling thread.
+///
+/// ```
+/// let handle = stealpool::spawn(|| 6 * 7);
+/// assert_eq!(handle.join().unwrap(), 42);
+/// assert!(stealpool::shutdown_global());
+/// assert!(stealpool::spawn(|| 1).join().unwrap_err().is_cancelled());
+/// assert_eq!(stealpool::join(|| 1, || 2), (1, 2)); // on this thread
+/// ```
+pub fn shutdown_global() -> bool {
+    match GLOBAL.get() {
+        Some(pool) => {
+            pool.shutdown();
+            true
+        }
+        None => false,
+    }
+}
+
+/// The number of worker threads of the current pool: the pool whose worker calls it, else
+/// the global pool (which, as with rayon's function of the same name, this builds if it does
+/// not exist yet).
+///
+/// ```
+/// let pool = stealpool::WorkerPool::builder().num_threads(3).build().unwrap();
+/// assert_eq!(pool.install(stealpool::current_num_threads), 3);
+/// ```
+pub fn current_num_threads() -> usize {
+    current_registry(|registry| registry.num_threads())
+}
+
+/// What [`yield_now`] and [`yield_local`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Yield {
+    /// A queued task ran.
+    Executed,
+    /// There was nothing to run.
+    Idle,
+}
+
+/// Inside a task: runs one queued task of the pool, if there is one, and returns; `None` off
+/// the pool. The task is the one the worker would take next at a task boundary, so higher
+/// lanes come first: a long `Low` task that yields now and then lets urgent work in, even on
+/// a one-thread pool. Tasks run this way run nested in the caller's, as in a helping wait.
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+/// use stealpool::{Priority, Yield};
+///
+/// let pool = stealpool::WorkerPool::builder().num_threads(1).build().unwrap();
+/// let done = Arc::new(AtomicBool::new(false));
+/// let seen = done.clone();
+/// let long = pool.spawn_with(Priority::Low, move || {
+///     // On the only worker: without yielding, the urgent task could not start before this
+///     // one ends, and this one waits for it.
+///     while !seen.load(Ordering::SeqCst) {
+///         stealpool::yield_now();
+///     }
+/// });
+/// pool.spawn_with(Priority::High, move || done.store(true, Ordering::SeqCst));
+/// long.join().unwrap();
+/// assert_eq!(stealpool::yield_now(), None); // not on a worker
+/// assert_eq!(pool.install(stealpool::yield_now), Some(Yield::Idle));
+/// ```
+pub fn yield_now() -> Option<Yield> {
+    WorkerThread::current().map(|worker| yield_result(worker.yield_once(false)))
+}
+
+/// Like [`yield_now`], but runs only a task from this worker's own deques (what the calling
+/// task and its predecessors on this worker spawned), newest first, highest lane first; work
+/// submitted from outside or queued on other workers is left alone. `None` off the pool.
+///
+/// ```
+/// let pool = stealpool::WorkerPool::builder().num_threads(1).build().unwrap();
+/// let ran = pool.install(|| {
+///     let child = stealpool::spawn(|| 5); // onto this worker's own deque
+///     assert_eq!(stealpool::yield_local(), Some(stealpool::Yield::Executed));
+///     assert!(child.is_finished());
+///     child.join().unwrap()
+/// });
+/// assert_eq!(ran, 5);
+/// ```
+pub fn yield_local() -> Option<Yield> {
+    WorkerThread::current().map(|worker| yield_result(worker.yield_once(true)))
+}
+
+fn yield_result(ran: bool) -> Yield {
+    if ran { Yield::Executed } else { Yield::Idle }
+}
+
+/// Like [`join`](fn@join), but each closure gets a [`FnContext`] that says whether it
+/// [`migrated`](FnContext::migrated): ran on another thread than the caller of
+/// `join_context`. On a worker, `a` never migrates and `b` migrates when another worker took
+/// it; off the pool both count as migrated, as with rayon's `join_context`.
+///
+/// ```
+/// let (a, b) = stealpool::join_context(|ctx| ctx.migrated(), |ctx| ctx.migrated());
+/// assert!(a && b); // called off the pool
+/// ```
+pub fn join_context<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce(FnContext) -> RA + Send,
+    B: FnOnce(FnContext) -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    match WorkerThread::current() {
+        Some(worker) => worker.join_context(a, b, false),
+        None => join_mod::join_context_on(global_pool().registry(), a, b),
+    }
 }
 
 /// The registry of the pool the calling thread works for, else the global pool's.

@@ -111,7 +111,11 @@ pub use builder::{
     DEFAULT_TIMING_SAMPLE, MAX_THREADS, MIN_STACK_SIZE, NUM_THREADS_ENV, PoolBuilder,
 };
 pub use error::TaskError;
-pub use global::{current_priority, current_thread_index, is_cancelled, join, scope, spawn};
+pub use global::{
+    Yield, current_num_threads, current_priority, current_thread_index, is_cancelled, join,
+    join_context, scope, shutdown_global, spawn, yield_local, yield_now,
+};
+pub use join::FnContext;
 pub use lane::Priority;
 pub use metrics::{Histogram, LaneMetrics, Metrics, WorkerMetrics};
 pub use pool::WorkerPool;

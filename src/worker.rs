@@ -32,7 +32,7 @@ use crossbeam_deque::{Steal, Worker};
 use crate::job::{JobMode, JobRef};
 use crate::join::Frames;
 use crate::lane::picker::{self, LaneQueues, Picker};
-use crate::lane::{LANES, NORMAL};
+use crate::lane::{HIGH, LANES, LOW, NORMAL};
 use crate::loom::sync::Arc;
 use crate::metrics::{Running, SlotCounters, Spawned, Tally};
 use crate::registry::Registry;
@@ -175,6 +175,28 @@ impl WorkerThread {
             self.registry.note_taken(lane);
         }
         job
+    }
+
+    /// Runs one queued job, if there is one (see `stealpool::yield_now`): the next job the
+    /// usual pick finds (`local` false), or the newest job of this worker's own deques,
+    /// highest lane first (`local` true). True if a job ran.
+    pub(crate) fn yield_once(&self, local: bool) -> bool {
+        let found = if local {
+            [HIGH, NORMAL, LOW].into_iter().find_map(|lane| {
+                let job = self.deques[lane].pop()?;
+                self.registry.note_taken(lane);
+                Some((job, lane))
+            })
+        } else {
+            self.find_work()
+        };
+        match found {
+            Some((job, lane)) => {
+                self.execute(job, lane);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Is work queued in a lane above `lane`, as far as this worker can tell cheaply?

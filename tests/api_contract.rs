@@ -208,3 +208,27 @@ fn metrics_as_the_contract_shows() {
     }
     assert!(!traits(&m).is_empty());
 }
+
+// Stage 2, "Isolated waits and the rest of rayon-core's surface": the items delivered so far.
+
+#[test]
+fn rayon_core_surface_as_the_contract_shows() {
+    let pool = WorkerPool::builder().num_threads(2).build().unwrap();
+    let width: usize = pool.install(stealpool::current_num_threads);
+    assert_eq!(width, 2);
+    let off_pool: Option<stealpool::Yield> = stealpool::yield_now();
+    assert!(off_pool.is_none());
+    let local: Option<stealpool::Yield> = pool.install(stealpool::yield_local);
+    assert!(matches!(
+        local,
+        Some(stealpool::Yield::Executed | stealpool::Yield::Idle)
+    ));
+    let (a, b): (bool, u8) = stealpool::join_context(
+        |ctx| ctx.migrated(),
+        |ctx: stealpool::FnContext| u8::from(ctx.migrated()),
+    );
+    assert!(a && b == 1);
+    // `build_global` is exercised in `global_pool.rs` (it changes the whole process); here only
+    // its signature.
+    let _: fn(PoolBuilder) -> Result<(), BuildError> = PoolBuilder::build_global;
+}

@@ -60,6 +60,73 @@ use crate::worker::WorkerThread;
 
 type Payload = Box<dyn Any + Send>;
 
+/// What a closure given to [`join_context`](crate::join_context) learns about where it runs.
+///
+/// ```
+/// let pool = stealpool::WorkerPool::builder().num_threads(2).build().unwrap();
+/// let (a, b) = pool.install(|| {
+///     stealpool::join_context(|ctx| ctx.migrated(), |ctx| ctx.migrated())
+/// });
+/// assert!(!a); // `a` always runs on the worker that called join_context
+/// let _ = b; // `b` migrated if another worker took it
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct FnContext {
+    migrated: bool,
+}
+
+impl FnContext {
+    /// True when the closure runs on another thread than the one that called `join_context`:
+    /// `b` taken by another worker, or either closure when `join_context` was called off
+    /// the pool (as rayon's does).
+    pub fn migrated(&self) -> bool {
+        self.migrated
+    }
+}
+
+impl WorkerThread {
+    /// `join_context` on the calling worker; `injected`: the caller is not this worker (the
+    /// call came from off the pool), so both closures count as migrated.
+    pub(crate) fn join_context<A, B, RA, RB>(&self, a: A, b: B, injected: bool) -> (RA, RB)
+    where
+        A: FnOnce(FnContext) -> RA + Send,
+        B: FnOnce(FnContext) -> RB + Send,
+        RA: Send,
+        RB: Send,
+    {
+        // The joining worker, by address: `b` migrated when another worker runs it.
+        let origin = std::ptr::from_ref(self) as usize;
+        self.join(
+            move || a(FnContext { migrated: injected }),
+            move || {
+                let here = WorkerThread::current().map(|w| std::ptr::from_ref(w) as usize);
+                b(FnContext {
+                    migrated: injected || here != Some(origin),
+                })
+            },
+        )
+    }
+}
+
+/// `join_context` on `registry`'s pool from a thread that is not one of its workers: both
+/// closures count as migrated.
+pub(crate) fn join_context_on<A, B, RA, RB>(registry: &Registry, a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce(FnContext) -> RA + Send,
+    B: FnOnce(FnContext) -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    let injected = registry.current_worker().is_none();
+    registry.in_worker(|worker| match worker {
+        Some(worker) => worker.join_context(a, b, injected),
+        None => join_here(
+            || a(FnContext { migrated: true }),
+            || b(FnContext { migrated: true }),
+        ),
+    })
+}
+
 /// `join` on `registry`'s pool: on the calling worker when it is one of the pool's, else on
 /// one of them through [`Registry::in_worker`] (on a pool that was shut down, on the calling
 /// thread).
