@@ -69,15 +69,28 @@ impl PanicReport {
         PanicReport(handler)
     }
 
-    /// Hands `payload` over. Never unwinds: a panicking handler (or payload `Drop`) is
-    /// contained.
+    /// Hands a task's panic over (without a handler: `stealpool: a detached task panicked:
+    /// <message>`). Never unwinds: a panicking handler (or payload `Drop`) is contained.
     pub(crate) fn report(self, payload: Box<dyn std::any::Any + Send>) {
+        self.deliver(payload, |message| {
+            format!("a detached task panicked: {message}")
+        });
+    }
+
+    /// Hands `payload` to the handler; without one, writes `stealpool: ` and `line(message)`
+    /// to stderr, `message` being the payload's text. The one place the pool calls its
+    /// handler; never unwinds.
+    pub(crate) fn deliver(
+        self,
+        payload: Box<dyn std::any::Any + Send>,
+        line: impl FnOnce(&str) -> String,
+    ) {
         match self.0 {
             Some(handler) => crate::unwind::call_quietly(|| handler(payload)),
             None => {
                 let message =
                     crate::error::panic_message(&*payload).unwrap_or("(a non-string payload)");
-                eprintln!("stealpool: a detached task panicked: {message}");
+                eprintln!("stealpool: {}", line(message));
                 crate::unwind::drop_quietly(payload);
             }
         }

@@ -272,10 +272,8 @@ impl Registry {
                 if first {
                     let limit = self.restarts.limit_reached();
                     crate::trace::restart_limit_reached(limit.max(), limit.period());
-                    match &self.config.panic_handler {
-                        Some(handler) => crate::unwind::call_quietly(|| handler(Box::new(limit))),
-                        None => eprintln!("stealpool: {limit}"),
-                    }
+                    self.panic_report()
+                        .deliver(Box::new(limit), |_| limit.to_string());
                 }
                 false
             }
@@ -290,15 +288,9 @@ impl Registry {
             return;
         };
         if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| hook(index))) {
-            match &self.config.panic_handler {
-                Some(handler) => crate::unwind::call_quietly(|| handler(payload)),
-                None => {
-                    let message =
-                        crate::error::panic_message(&*payload).unwrap_or("(a non-string payload)");
-                    eprintln!("stealpool: the {name} hook panicked on worker {index}: {message}");
-                    crate::unwind::drop_quietly(payload);
-                }
-            }
+            self.panic_report().deliver(payload, |message| {
+                format!("the {name} hook panicked on worker {index}: {message}")
+            });
         }
     }
 }

@@ -102,7 +102,7 @@ where
         Some(clock) => {
             let spawned = Spawned::now(clock);
             task::new_task(move || {
-                let _running = WorkerThread::current().and_then(|w| w.start_timed(spawned));
+                let _running = crate::worker::start_timed(spawned);
                 func()
             })
         }

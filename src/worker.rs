@@ -558,6 +558,14 @@ fn steal_retrying(steal: impl Fn() -> Steal<JobRef>) -> Option<JobRef> {
     }
 }
 
+/// A timed task starts on this thread: records its wait if the thread is a worker, and returns
+/// the guard that records its run time (see `crate::metrics`). The wrappers that `spawn` and
+/// `Scope::spawn` put around a sampled task call it first.
+#[inline]
+pub(crate) fn start_timed(spawned: Spawned) -> Option<Running<'static>> {
+    WorkerThread::current().and_then(|worker| worker.start_timed(spawned))
+}
+
 /// The lane of the task running on this thread: what it spawns, joins or scopes goes there.
 /// `Normal` outside the pools.
 pub(crate) fn current_lane() -> usize {

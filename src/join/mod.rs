@@ -108,8 +108,8 @@ impl WorkerThread {
     }
 }
 
-/// `join_context` on `registry`'s pool from a thread that is not one of its workers: both
-/// closures count as migrated.
+/// `join_context` on `registry`'s pool from a thread that is no worker of any pool (a worker
+/// calls [`WorkerThread::join_context`]): both closures count as migrated.
 pub(crate) fn join_context_on<A, B, RA, RB>(registry: &Registry, a: A, b: B) -> (RA, RB)
 where
     A: FnOnce(FnContext) -> RA + Send,
@@ -117,9 +117,8 @@ where
     RA: Send,
     RB: Send,
 {
-    let injected = registry.current_worker().is_none();
     registry.in_worker(|worker| match worker {
-        Some(worker) => worker.join_context(a, b, injected),
+        Some(worker) => worker.join_context(a, b, true),
         None => join_here(
             || a(FnContext { migrated: true }),
             || b(FnContext { migrated: true }),

@@ -129,7 +129,7 @@ impl<'scope> Scope<'scope> {
             Some(clock) => {
                 let spawned = Spawned::now(clock);
                 self.spawn_job(worker, lane, move |scope: &Scope<'scope>| {
-                    let _running = WorkerThread::current().and_then(|w| w.start_timed(spawned));
+                    let _running = crate::worker::start_timed(spawned);
                     body(scope)
                 });
             }
