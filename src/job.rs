@@ -35,6 +35,12 @@ pub(crate) enum JobMode {
 /// Deliberately neither `Clone` nor `Copy`: a job is executed exactly once, so there is one
 /// `JobRef` per job, moved from queue to queue and consumed by [`execute`](Self::execute).
 /// Code that needs to recognise a job it has handed out keeps its [`JobId`].
+///
+/// The lowest bit of `pointer` is the job's *isolated* mark: the job was queued inside an
+/// isolated region, so whoever runs it runs it in a region of its own (see
+/// [`crate::isolate`](fn@crate::isolate) and `WorkerThread::isolate`). Every job type holds a
+/// pointer-sized field, so its address is even and the bit is free; it is masked off before
+/// the pointer is used.
 #[derive(Debug)]
 pub(crate) struct JobRef {
     pointer: NonNull<()>,
@@ -53,16 +59,40 @@ impl JobRef {
         pointer: NonNull<()>,
         execute_fn: unsafe fn(NonNull<()>, JobMode, Tally<'_>) -> Outcome,
     ) -> Self {
+        debug_assert_eq!(pointer.addr().get() & ISOLATED, 0, "jobs are aligned");
         JobRef {
             pointer,
             execute_fn,
         }
     }
 
+    /// The job's address, without the mark.
+    #[inline]
+    fn address(&self) -> NonNull<()> {
+        // The mark is the lowest bit of an even address, so the rest is never zero.
+        self.pointer
+            .map_addr(|a| std::num::NonZeroUsize::new(a.get() & !ISOLATED).unwrap_or(a))
+    }
+
+    /// The same job, marked as queued inside an isolated region.
+    #[inline]
+    pub(crate) fn mark_isolated(self) -> Self {
+        JobRef {
+            pointer: self.pointer.map_addr(|a| a | ISOLATED),
+            execute_fn: self.execute_fn,
+        }
+    }
+
+    /// Was the job queued inside an isolated region?
+    #[inline]
+    pub(crate) fn is_isolated(&self) -> bool {
+        self.pointer.addr().get() & ISOLATED != 0
+    }
+
     /// What identifies this job while it is alive (its address).
     #[inline]
     pub(crate) fn id(&self) -> JobId {
-        JobId(self.pointer)
+        JobId(self.address())
     }
 
     /// Consumes the job and says what became of it. A task counts its outcome in `tally`
@@ -73,9 +103,12 @@ impl JobRef {
     /// Called at most once per job (the queues hand each `JobRef` out exactly once).
     pub(crate) unsafe fn execute(self, mode: JobMode, tally: Tally<'_>) -> Outcome {
         // SAFETY: the caller guarantees a single call; `new`'s contract keeps the pointer valid.
-        unsafe { (self.execute_fn)(self.pointer, mode, tally) }
+        unsafe { (self.execute_fn)(self.address(), mode, tally) }
     }
 }
+
+/// The mark bit of an isolated job in [`JobRef::pointer`].
+const ISOLATED: usize = 1;
 
 /// Identifies a job while it is alive, without the right to execute it (see [`JobRef`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

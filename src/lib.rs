@@ -85,6 +85,7 @@ mod builder;
 mod config;
 mod error;
 mod global;
+mod isolate;
 mod job;
 mod join;
 mod lane;
@@ -115,6 +116,7 @@ pub use global::{
     Yield, current_num_threads, current_priority, current_thread_index, is_cancelled, join,
     join_context, scope, shutdown_global, spawn, yield_local, yield_now,
 };
+pub use isolate::isolate;
 pub use join::FnContext;
 pub use lane::Priority;
 pub use metrics::{Histogram, LaneMetrics, Metrics, WorkerMetrics};

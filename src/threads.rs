@@ -521,8 +521,9 @@ mod tests {
     }
 
     fn exploding_job() -> JobRef {
-        // SAFETY: `explode` never reads the pointer, so a dangling one is fine.
-        unsafe { JobRef::new(NonNull::dangling(), explode) }
+        // SAFETY: `explode` never reads the pointer, so a dangling one is fine (aligned, since a
+        // job's address must be even: see `JobRef`).
+        unsafe { JobRef::new(NonNull::<u64>::dangling().cast(), explode) }
     }
 
     #[test]

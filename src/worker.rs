@@ -78,6 +78,14 @@ pub(crate) struct WorkerThread {
     searching: Cell<bool>,
     /// This slot's counters (see `crate::metrics`); only this thread writes them.
     counters: Arc<crossbeam_utils::CachePadded<SlotCounters>>,
+    /// Per lane, this worker's pushes onto its own deque less its own pops (wrapping). Thieves
+    /// take from the other end, so while it stands above a region's start the top of the
+    /// deque is a job of that region (see [`isolate`](Self::isolate)).
+    tops: [Cell<usize>; LANES],
+    /// The worker is inside an isolated region.
+    isolated: Cell<bool>,
+    /// Where the innermost region began: `tops` at its entry.
+    region_start: Cell<[usize; LANES]>,
 }
 
 /// Wakes one particular worker (the one waiting in a join).
@@ -113,6 +121,9 @@ impl WorkerThread {
             frames: Frames::new(registry.share_request(index)),
             counters: registry.counters().slot(index),
             searching: Cell::new(false),
+            tops: Default::default(),
+            isolated: Cell::new(false),
+            region_start: Cell::new([0; LANES]),
             registry,
         }
     }
@@ -162,31 +173,47 @@ impl WorkerThread {
     /// Pushes a job onto this worker's deque for `lane` without telling anyone: the caller
     /// calls `notify_work` once it has pushed everything.
     pub(crate) fn push_quietly(&self, job: JobRef, lane: usize) {
+        let job = if self.isolated.get() {
+            job.mark_isolated()
+        } else {
+            job
+        };
         // Counted before the push, so a count of zero means the lane is really empty.
         self.registry.note_queued(lane);
+        self.tops[lane].set(self.tops[lane].get().wrapping_add(1));
         self.deques[lane].push(job);
     }
 
-    /// Pops the newest job from this worker's own deque for the running task's lane.
+    /// Pops the newest job of `lane` from this worker's own deque, counted as taken.
+    #[inline]
+    fn pop_own(&self, lane: usize) -> Option<JobRef> {
+        let job = self.deques[lane].pop()?;
+        self.tops[lane].set(self.tops[lane].get().wrapping_sub(1));
+        self.registry.note_taken(lane);
+        Some(job)
+    }
+
+    /// Pops the newest job from this worker's own deque for the running task's lane; inside an
+    /// isolated region, only a job of the region.
     pub(crate) fn pop_local(&self) -> Option<JobRef> {
         let lane = self.lane.get();
-        let job = self.deques[lane].pop();
-        if job.is_some() {
-            self.registry.note_taken(lane);
+        if self.isolated.get() && !self.region_holds(lane) {
+            return None;
         }
-        job
+        self.pop_own(lane)
     }
 
     /// Runs one queued job, if there is one (see `stealpool::yield_now`): the next job the
     /// usual pick finds (`local` false), or the newest job of this worker's own deques,
-    /// highest lane first (`local` true). True if a job ran.
+    /// highest lane first (`local` true). Inside an isolated region, only a job of the
+    /// region. True if a job ran.
     pub(crate) fn yield_once(&self, local: bool) -> bool {
-        let found = if local {
-            [HIGH, NORMAL, LOW].into_iter().find_map(|lane| {
-                let job = self.deques[lane].pop()?;
-                self.registry.note_taken(lane);
-                Some((job, lane))
-            })
+        let found = if self.isolated.get() {
+            self.pop_region()
+        } else if local {
+            [HIGH, NORMAL, LOW]
+                .into_iter()
+                .find_map(|lane| Some((self.pop_own(lane)?, lane)))
         } else {
             self.find_work()
         };
@@ -258,12 +285,131 @@ impl WorkerThread {
         x.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
-    /// Runs a job taken from `lane`'s queues, as a task of that lane.
+    /// Runs a job taken from `lane`'s queues, as a task of that lane; a job queued inside an
+    /// isolated region runs in a region of its own.
     pub(crate) fn execute(&self, job: JobRef, lane: usize) {
         let outer = self.lane.replace(lane);
-        // SAFETY: a job taken from a queue is executed exactly once, here.
-        let _ = unsafe { job.execute(JobMode::Run, Tally::Slot(&self.counters, lane)) };
+        let tally = Tally::Slot(&self.counters, lane);
+        if job.is_isolated() {
+            // SAFETY: a job taken from a queue is executed exactly once, here.
+            let _ = self.isolate(|| unsafe { job.execute(JobMode::Run, tally) });
+        } else {
+            // SAFETY: as above.
+            let _ = unsafe { job.execute(JobMode::Run, tally) };
+        }
         self.lane.set(outer);
+    }
+
+    /// Runs `op` in an isolated region (see [`crate::isolate`](fn@crate::isolate) for the
+    /// behaviour). How:
+    /// - On entry the worker shares its unshared join frames: they belong to joins outside
+    ///   the region, which it will not run before the region ends, so thieves should see them.
+    ///   Then it notes its `tops`: every job it pushes from now on lies above that mark on its
+    ///   own deque, and is marked isolated ([`JobRef::mark_isolated`]).
+    /// - While it waits inside the region ([`wait_until`](Self::wait_until)), it pops only
+    ///   while a lane's top stands above the mark ([`pop_region`](Self::pop_region)): only it
+    ///   pushes onto its deque, and thieves take the oldest jobs first, so the newest job is
+    ///   then one of the region's. It looks at no injector and steals from nobody, and when
+    ///   it runs out it parks outside the sleepers' list (`Sleep::park_alone`), woken only by
+    ///   what it waits for: a submitter's wake-up must go to a worker that can take the work.
+    /// - A marked job run by any worker (a thief, or this one later) runs in a region of its
+    ///   own, so a thief waiting inside it does not pick up unrelated work either.
+    pub(crate) fn isolate<R>(&self, op: impl FnOnce() -> R) -> R {
+        self.share_all_frames();
+        let start = std::array::from_fn(|lane| self.tops[lane].get());
+        let _region = RegionGuard {
+            worker: self,
+            isolated: self.isolated.replace(true),
+            start: self.region_start.replace(start),
+        };
+        op()
+    }
+
+    /// Is the worker inside an isolated region?
+    pub(crate) fn is_isolated(&self) -> bool {
+        self.isolated.get()
+    }
+
+    /// Does `lane`'s top of this worker's deque stand above the region's start (see
+    /// [`isolate`](Self::isolate))?
+    #[inline]
+    fn region_holds(&self, lane: usize) -> bool {
+        let above = self.tops[lane]
+            .get()
+            .wrapping_sub(self.region_start.get()[lane]);
+        (above as isize) > 0
+    }
+
+    /// The newest job of the current region on this worker's own deque, highest lane first.
+    fn pop_region(&self) -> Option<(JobRef, usize)> {
+        for lane in [HIGH, NORMAL, LOW] {
+            if !self.region_holds(lane) {
+                continue;
+            }
+            match self.pop_own(lane) {
+                Some(job) => return Some((job, lane)),
+                None => {
+                    // Thieves took the rest of the region's jobs in this lane.
+                    let mut start = self.region_start.get();
+                    start[lane] = self.tops[lane].get();
+                    self.region_start.set(start);
+                }
+            }
+        }
+        None
+    }
+
+    /// A marked job from an injector, once the pool is closed: `shutdown_now` moves a
+    /// scope's queued jobs there, and the scope's owner may be waiting in a region (on a
+    /// one-thread pool nobody else would run them). Unmarked jobs go back to the injector.
+    fn take_requeued(&self) -> Option<(JobRef, usize)> {
+        if !self.registry.sleep.is_closed() {
+            return None;
+        }
+        for lane in [HIGH, NORMAL, LOW] {
+            let injector = &self.registry.injectors[lane];
+            if let Some(job) = steal_retrying(|| injector.steal()) {
+                if job.is_isolated() {
+                    self.registry.note_taken(lane);
+                    return Some((job, lane));
+                }
+                injector.push(job);
+            }
+        }
+        None
+    }
+
+    /// [`wait_until`](Self::wait_until) inside an isolated region (see
+    /// [`isolate`](Self::isolate)).
+    fn wait_isolated<A: Awaited>(&self, awaited: &mut A) -> A::Output {
+        self.share_all_frames();
+        loop {
+            while !awaited.is_done() {
+                let Some((job, lane)) = self.pop_region().or_else(|| self.take_requeued()) else {
+                    break;
+                };
+                self.execute(job, lane);
+            }
+            // What is awaited runs on another worker (nothing of the region is left here, and
+            // nothing new can come: only this worker pushes onto its deque). It may be about
+            // to finish: look briefly before parking.
+            let mut pacer = Pacer::new();
+            while pacer.pause_unless(|| awaited.is_done()) {}
+            if let Poll::Ready(output) = awaited.poll_done(&self.waker) {
+                return output;
+            }
+            let counters = self.registry.counters();
+            counters.idle(&self.counters);
+            self.counters.parked();
+            // A closed pool may requeue a scope's jobs into the injectors (`take_requeued`),
+            // which wakes nobody: look again now and then.
+            let closed = self.registry.sleep.is_closed();
+            let timeout = closed.then_some(Duration::from_millis(1));
+            self.registry
+                .sleep
+                .park_alone(self.index, &|| awaited.is_done(), timeout);
+            counters.busy(&self.counters);
+        }
     }
 
     /// A timed task starts here: records its wait, and returns the guard that records its
@@ -344,6 +490,9 @@ impl WorkerThread {
                 Poll::Ready(output) => output,
                 Poll::Pending => unreachable!("is_done() was true"),
             };
+        }
+        if self.isolated.get() {
+            return self.wait_isolated(awaited);
         }
         // The joins this worker is inside may have work nobody else can see yet: share it, so
         // that this worker runs it now (own deque first) or a thief takes it.
@@ -460,6 +609,7 @@ impl LaneQueues for WorkerThread {
     #[inline]
     fn take(&self, lane: usize) -> Option<JobRef> {
         if let Some(job) = self.deques[lane].pop() {
+            self.tops[lane].set(self.tops[lane].get().wrapping_sub(1));
             return Some(job);
         }
         let injector = &self.registry.injectors[lane];
@@ -526,6 +676,22 @@ impl Pacer {
         }
         self.pause = (self.pause * 2).min(MAX_POLL_PAUSE);
         true
+    }
+}
+
+/// Restores the enclosing region (or none) when an isolated region ends, also by unwinding.
+struct RegionGuard<'a> {
+    worker: &'a WorkerThread,
+    isolated: bool,
+    start: [usize; LANES],
+}
+
+impl Drop for RegionGuard<'_> {
+    fn drop(&mut self) {
+        // The jobs the region left on the deque (detached spawns) stay above the enclosing
+        // region's start, where they belong: they were queued inside it too.
+        self.worker.isolated.set(self.isolated);
+        self.worker.region_start.set(self.start);
     }
 }
 

@@ -231,4 +231,9 @@ fn rayon_core_surface_as_the_contract_shows() {
     // `build_global` is exercised in `global_pool.rs` (it changes the whole process); here only
     // its signature.
     let _: fn(PoolBuilder) -> Result<(), BuildError> = PoolBuilder::build_global;
+    // isolate(op) -> R: on a worker, and on a thread outside any pool.
+    let on_pool: u32 = pool.install(|| stealpool::isolate(|| stealpool::join(|| 1, || 2).1));
+    assert_eq!(on_pool, 2);
+    let off_pool: &str = stealpool::isolate(|| "just calls op");
+    assert_eq!(off_pool, "just calls op");
 }

@@ -147,7 +147,12 @@ impl<'scope> Scope<'scope> {
         // The caller is inside the scope (its closure or a running job), which holds a count
         // of its own, so `pending` cannot reach zero meanwhile.
         self.pending.increment();
-        let job = Box::new(ScopeJob { scope: self, body });
+        let isolated = worker.is_some_and(WorkerThread::is_isolated);
+        let job = Box::new(ScopeJob {
+            scope: self,
+            isolated,
+            body,
+        });
         let pointer = NonNull::from(Box::leak(job)).cast::<()>();
         // SAFETY: the box is freed by `ScopeJob::execute`, called exactly once by whoever
         // takes the `JobRef` from a queue (or right below). The scope it points to stays
@@ -195,6 +200,9 @@ impl fmt::Debug for Scope<'_> {
 /// A task spawned into a scope, boxed; `execute` frees it.
 struct ScopeJob<'scope, BODY> {
     scope: *const Scope<'scope>,
+    /// Spawned inside an isolated region: a requeued job keeps its mark (see
+    /// `WorkerThread::isolate`).
+    isolated: bool,
     body: BODY,
 }
 
@@ -216,16 +224,23 @@ where
             // from. (A pool that terminates has no scope left waiting, so the final drain
             // never sees one.)
             // SAFETY: the job is alive until its one `Run`; only the scope's fields are read.
-            let scope = unsafe { &*(*pointer.cast::<Self>().as_ptr()).scope };
+            let this = unsafe { &*pointer.cast::<Self>().as_ptr() };
+            // SAFETY: as above.
+            let scope = unsafe { &*this.scope };
             // SAFETY: as in `Scope::spawn`: the same pointer and function, executed once later.
             let job = unsafe { JobRef::new(pointer, Self::execute) };
+            let job = if this.isolated {
+                job.mark_isolated()
+            } else {
+                job
+            };
             scope.registry.inject_owned(job, scope.lane);
             return Outcome::NotATask;
         }
         // SAFETY: `pointer` came from `Box::leak` of this type in `Scope::spawn`, and this is
         // its one execution.
         let job = unsafe { Box::from_raw(pointer.cast::<Self>().as_ptr()) };
-        let ScopeJob { scope, body } = *job;
+        let ScopeJob { scope, body, .. } = *job;
         // SAFETY: the scope outlives its jobs: its owner waits until `pending` is zero, and
         // this job's count is still held.
         let scope = unsafe { &*scope };

@@ -186,3 +186,33 @@ fn specific_wakeup_reaches_a_joining_worker() {
         assert_eq!(sleeping(sleep.state.load(Ordering::SeqCst)), 0);
     });
 }
+
+/// A worker parked alone in an isolated wait (`park_alone`) is woken by the completion it
+/// waits for, whenever that comes, and never takes a submitter's wake-up: work pushed
+/// meanwhile reaches the idle worker, which would otherwise sleep through it (loom reports
+/// the deadlock).
+#[test]
+fn an_isolated_waiter_neither_misses_its_wakeup_nor_takes_a_submitters() {
+    loom::model(|| {
+        let sleep = Arc::new(Sleep::new(2, 0));
+        let queue = Arc::new(Queue::new());
+        let done = Arc::new(AtomicUsize::new(0));
+        let idle = {
+            let (sleep, queue) = (sleep.clone(), queue.clone());
+            thread::spawn(move || worker_loop(&sleep, &queue, 1, 1))
+        };
+        let isolated = {
+            let (sleep, done) = (sleep.clone(), done.clone());
+            thread::spawn(move || {
+                while done.load(Ordering::Acquire) == 0 {
+                    sleep.park_alone(0, &|| done.load(Ordering::Acquire) != 0, None);
+                }
+            })
+        };
+        submit(&sleep, &queue);
+        done.store(1, Ordering::Release);
+        sleep.wake_worker(0);
+        assert_eq!(idle.join().unwrap(), 1);
+        isolated.join().unwrap();
+    });
+}

@@ -302,6 +302,42 @@ impl Sleep {
         }
     }
 
+    /// Parks worker `index` inside an isolated wait (see `WorkerThread::isolate`) until
+    /// [`wake_worker`](Self::wake_worker) is called for it, unless `probe` ("is the awaited
+    /// job done?") is already true; with a `timeout`, also when it has passed.
+    ///
+    /// The worker does not register as a sleeper: a submitter's wake-up must reach a worker
+    /// that can take the new work, which this one will not, and a pool must not end under
+    /// it. The completer sets its job done and then calls `wake_worker`, whose notification
+    /// takes the slot's mutex; this resets the flag under the same mutex before the probe, so
+    /// either the probe sees the job done or the flag is set after the reset.
+    pub(crate) fn park_alone(
+        &self,
+        index: usize,
+        probe: &dyn Fn() -> bool,
+        timeout: Option<std::time::Duration>,
+    ) {
+        let slot = &self.slots[index];
+        *slot.notified.lock() = false;
+        if probe() {
+            return;
+        }
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        let mut notified = slot.notified.lock();
+        while !*notified {
+            match deadline {
+                None => notified = slot.cond.wait(notified),
+                Some(deadline) => {
+                    let (guard, timed_out) = slot.cond.wait_until(notified, deadline);
+                    notified = guard;
+                    if timed_out {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
     /// Ends the pool if every worker is asleep in its main loop and no temporary worker is
     /// counted: then no thread runs a task, so none can add work, and each worker checked for
     /// work after registering. Called by a worker that is itself registered and found no
