@@ -79,6 +79,7 @@ pub struct PoolBuilder {
     on_thread_start: Option<StdArc<HookFn>>,
     on_thread_stop: Option<StdArc<HookFn>>,
     pin_threads: bool,
+    max_blocking_threads: Option<usize>,
 }
 
 impl PoolBuilder {
@@ -352,6 +353,35 @@ impl PoolBuilder {
         self
     }
 
+    /// The most spare workers [`block_in_place`](crate::block_in_place) runs at once: while
+    /// `op` blocks, a spare worker keeps the pool at its width, up to `n` of them across the
+    /// pool. The default is `num_threads` (every worker may block at once and the pool keeps
+    /// its width); `0` turns compensation off, and `block_in_place` then just runs `op`.
+    /// `num_threads`, [`compensate_stalls`](Self::compensate_stalls) and `n` may add up to at
+    /// most [`MAX_THREADS`]; more is a [`BuildError`] naming `max_blocking_threads` (when the
+    /// setting is left out, the default shrinks to fit).
+    ///
+    /// A spare worker is a temporary worker like those of `compensate_stalls`: its
+    /// [`current_thread_index`](crate::current_thread_index) is at or above `num_threads`,
+    /// and [`num_threads`](crate::WorkerPool::num_threads) does not count it.
+    ///
+    /// ```
+    /// let pool = stealpool::WorkerPool::builder()
+    ///     .num_threads(2)
+    ///     .max_blocking_threads(1)
+    ///     .build()?;
+    /// let bytes = pool.install(|| {
+    ///     stealpool::block_in_place(|| std::fs::read("Cargo.toml").map(|b| b.len()))
+    /// });
+    /// assert!(bytes.unwrap() > 0);
+    /// assert!(stealpool::WorkerPool::builder().max_blocking_threads(usize::MAX).build().is_err());
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn max_blocking_threads(mut self, n: usize) -> Self {
+        self.max_blocking_threads = Some(n);
+        self
+    }
+
     /// Records how long each task waited in its queue (from its spawn to its start) and how
     /// long it ran, per lane, in histograms that [`WorkerPool::metrics`] returns
     /// ([`LaneMetrics::wait_time`](crate::LaneMetrics::wait_time),
@@ -566,6 +596,14 @@ impl PoolBuilder {
         if extra > MAX_THREADS - num_threads {
             return Err(BuildError::new(ErrorKind::TooManyExtra(extra)));
         }
+        let room = MAX_THREADS - num_threads - extra;
+        let max_blocking = match self.max_blocking_threads {
+            Some(n) if n > room => {
+                return Err(BuildError::new(ErrorKind::TooManyBlocking(n, room)));
+            }
+            Some(n) => n,
+            None => num_threads.min(room),
+        };
         let pin_cpus = if self.pin_threads {
             let cpus = crate::affinity::allowed_cpus()
                 .map_err(|err| BuildError::new(ErrorKind::Pin(err)))?;
@@ -584,7 +622,8 @@ impl PoolBuilder {
             max_queued: self.max_queued,
             stall_threshold: self.stall_threshold,
             on_stall: self.on_stall.clone(),
-            max_extra: extra,
+            compensate: extra,
+            max_blocking,
             record_timing: self.record_timing.then_some(timing_sample),
             on_thread_start: self.on_thread_start.clone(),
             on_thread_stop: self.on_thread_stop.clone(),
@@ -623,6 +662,7 @@ impl PoolBuilder {
             threads.abandon(num_threads);
             return Err(BuildError::new(ErrorKind::Spawn(err)));
         }
+        Threads::enable_spares(&threads);
         crate::trace::pool_started(num_threads);
         Ok(WorkerPool::from_threads(threads))
     }
@@ -656,6 +696,7 @@ impl fmt::Debug for PoolBuilder {
                 &self.on_thread_stop.as_ref().map(|_| "<fn>"),
             )
             .field("pin_threads", &self.pin_threads)
+            .field("max_blocking_threads", &self.max_blocking_threads)
             .finish()
     }
 }
@@ -738,6 +779,7 @@ enum ErrorKind {
     GlobalExists,
     CompensateWithoutThreshold,
     TooManyExtra(usize),
+    TooManyBlocking(usize, usize),
     BadEnv(String),
     Spawn(io::Error),
 }
@@ -769,6 +811,7 @@ impl BuildError {
             ErrorKind::CompensateWithoutThreshold | ErrorKind::TooManyExtra(_) => {
                 "compensate_stalls"
             }
+            ErrorKind::TooManyBlocking(..) => "max_blocking_threads",
             ErrorKind::BadEnv(_) => NUM_THREADS_ENV,
             ErrorKind::Spawn(_) => "thread spawn",
         }
@@ -816,6 +859,12 @@ impl fmt::Display for BuildError {
                 f,
                 "compensate_stalls: num_threads plus the extra workers may be at most \
                  {MAX_THREADS} (got {n} extra)"
+            ),
+            ErrorKind::TooManyBlocking(n, room) => write!(
+                f,
+                "max_blocking_threads: num_threads, compensate_stalls and the spare workers \
+                 may be at most {MAX_THREADS} together, which leaves room for {room} \
+                 (got {n})"
             ),
             ErrorKind::FairnessTooSmall(n) => write!(
                 f,

@@ -28,8 +28,10 @@ pub(crate) struct PoolConfig {
     pub(crate) max_queued: Option<usize>,
     pub(crate) stall_threshold: Option<Duration>,
     pub(crate) on_stall: Option<StdArc<StallFn>>,
-    /// `compensate_stalls`: the most temporary workers at once (0: none).
-    pub(crate) max_extra: usize,
+    /// `compensate_stalls`: the most temporary workers at once for stalls (0: none).
+    pub(crate) compensate: usize,
+    /// `max_blocking_threads`: the most spare workers at once for `block_in_place`.
+    pub(crate) max_blocking: usize,
     /// `record_timing`: `Some(n)` to time one task in `n` (`timing_sample`).
     pub(crate) record_timing: Option<u32>,
     pub(crate) on_thread_start: Option<StdArc<HookFn>>,
@@ -42,7 +44,12 @@ pub(crate) struct PoolConfig {
 impl PoolConfig {
     /// Worker slots, the temporary workers' included.
     pub(crate) fn slots(&self) -> usize {
-        self.num_threads + self.max_extra
+        self.num_threads + self.max_extra()
+    }
+
+    /// Slots for temporary workers: for stalls, then for `block_in_place`.
+    pub(crate) fn max_extra(&self) -> usize {
+        self.compensate + self.max_blocking
     }
 
     /// The name of the thread for slot `index`: the builder's name function, or a plain name

@@ -81,6 +81,7 @@
 
 mod affinity;
 mod backpressure;
+mod blocking;
 mod builder;
 mod config;
 mod error;
@@ -107,6 +108,7 @@ mod unwind;
 mod worker;
 
 pub use backpressure::SpawnError;
+pub use blocking::block_in_place;
 pub use builder::{
     BuildError, DEFAULT_FAIRNESS_INTERVAL, DEFAULT_RESTART_MAX, DEFAULT_RESTART_PERIOD,
     DEFAULT_TIMING_SAMPLE, MAX_THREADS, MIN_STACK_SIZE, NUM_THREADS_ENV, PoolBuilder,

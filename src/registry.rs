@@ -21,8 +21,8 @@ use crate::config::{HookFn, PanicReport, PoolConfig};
 use crate::job::{JobMode, JobRef, StackJob, StackOutcome};
 use crate::join::ShareRequest;
 use crate::lane::{LANES, NORMAL};
-use crate::loom::sync::Arc;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
+use crate::loom::sync::{Arc, Mutex};
 use crate::loom::thread;
 use crate::metrics::{Metrics, PoolCounters, Tally};
 use crate::restart::{RestartBudget, Verdict};
@@ -56,7 +56,15 @@ pub(crate) struct Registry {
     restarts: RestartBudget,
     /// What the pool counts about itself (see `crate::metrics`).
     counters: PoolCounters,
+    /// Workers inside `block_in_place` right now.
+    blocking: AtomicUsize,
+    /// Starts temporary workers while fewer are alive than wanted (set by `crate::threads`,
+    /// which owns the threads; the registry cannot name it).
+    spare_starter: Mutex<Option<SpareStarter>>,
 }
+
+/// See [`Registry::set_spare_starter`].
+pub(crate) type SpareStarter = StdArc<dyn Fn() + Send + Sync>;
 
 impl Registry {
     /// The core of a pool with `config`, whose slots (the workers', then the temporary
@@ -72,14 +80,16 @@ impl Registry {
                 CachePadded::new(AtomicUsize::new(0)),
                 CachePadded::new(AtomicUsize::new(0)),
             ],
-            sleep: Sleep::new(config.num_threads, config.max_extra),
+            sleep: Sleep::new(config.num_threads, config.max_extra()),
             share_requests: (0..slots).map(|_| Arc::default()).collect(),
             limit: config.max_queued.map(|max| Arc::new(Limit::new(max))),
             stall_watch: config.stall_threshold.map(|threshold| {
-                StallWatch::new(threshold, slots, config.max_extra, config.on_stall.clone())
+                StallWatch::new(threshold, slots, config.compensate, config.on_stall.clone())
             }),
             counters: PoolCounters::new(slots, config.record_timing),
             restarts: RestartBudget::new(config.restart_intensity.0, config.restart_intensity.1),
+            blocking: AtomicUsize::new(0),
+            spare_starter: Mutex::new(None),
             config,
         }
     }
@@ -107,6 +117,53 @@ impl Registry {
     /// Stall detection, if on.
     pub(crate) fn stall_watch(&self) -> Option<&StallWatch> {
         self.stall_watch.as_ref()
+    }
+
+    /// How many temporary workers are wanted now: one per stalled task (up to
+    /// `compensate_stalls`) plus one per worker inside `block_in_place` (up to
+    /// `max_blocking_threads`).
+    pub(crate) fn temps_wanted(&self) -> usize {
+        let stalls = self
+            .stall_watch
+            .as_ref()
+            .map_or(0, StallWatch::temps_wanted);
+        stalls + self.blocking_spares()
+    }
+
+    /// The spare workers `block_in_place` wants now.
+    pub(crate) fn blocking_spares(&self) -> usize {
+        self.blocking
+            .load(Ordering::SeqCst)
+            .min(self.config.max_blocking)
+    }
+
+    /// Lets `crate::threads` start temporary workers for `block_in_place`.
+    pub(crate) fn set_spare_starter(&self, starter: SpareStarter) {
+        *self.spare_starter.lock() = Some(starter);
+    }
+
+    /// Drops the function [`set_spare_starter`](Self::set_spare_starter) gave (the pool has
+    /// ended).
+    pub(crate) fn clear_spare_starter(&self) {
+        let starter = self.spare_starter.lock().take();
+        drop(starter);
+    }
+
+    /// A worker enters `block_in_place`: counts it, and starts a spare worker if fewer are
+    /// alive than wanted.
+    pub(crate) fn blocking_started(&self) {
+        self.blocking.fetch_add(1, Ordering::SeqCst);
+        let starter = self.spare_starter.lock().clone();
+        if let Some(start) = starter {
+            start();
+        }
+    }
+
+    /// A worker leaves `block_in_place`: the spares asleep are woken to see whether they are
+    /// still wanted (those running a task look at their next task boundary).
+    pub(crate) fn blocking_ended(&self) {
+        self.blocking.fetch_sub(1, Ordering::SeqCst);
+        self.sleep.wake_from(self.num_threads());
     }
 
     /// Is the calling thread one of this pool's workers?

@@ -367,6 +367,7 @@ impl Threads {
                 watch.end();
             }
             self.end_standbys();
+            registry.clear_spare_starter();
             crate::trace::pool_stopped();
             self.all_exited.notify_all();
         }
@@ -434,6 +435,25 @@ impl Threads {
         }
     }
 
+    /// Lets `block_in_place` start spare workers (if `max_blocking_threads` allows any): the
+    /// registry gets a function that starts temporary workers while fewer are alive than it
+    /// wants. That function holds the threads, which hold the registry: the last worker to
+    /// exit takes it back ([`worker_exited`](Self::worker_exited)).
+    pub(crate) fn enable_spares(this: &Arc<Self>) {
+        if this.registry.config().max_blocking == 0 {
+            return;
+        }
+        let threads = this.clone();
+        this.registry.set_spare_starter(StdArc::new(move || {
+            let registry = &threads.registry;
+            while registry.sleep.active_temps() < registry.temps_wanted() {
+                if !Self::start_temp(&threads) {
+                    break;
+                }
+            }
+        }));
+    }
+
     /// Starts the stall watcher thread, if stall detection is on. Its handle joins the
     /// workers' (it leaves once the pool has ended).
     pub(crate) fn start_stall_watcher(this: &Arc<Self>) -> io::Result<()> {
@@ -464,7 +484,7 @@ impl Threads {
     /// alive and work is waiting.
     fn compensate(this: &Arc<Self>, watch: &StallWatch, stalled: usize) {
         watch.publish_stalled(stalled);
-        let wanted = watch.temps_wanted();
+        let wanted = this.registry.temps_wanted();
         while this.registry.sleep.active_temps() < wanted && this.registry.has_work() {
             if !Self::start_temp(this) {
                 break;

@@ -86,6 +86,8 @@ pub(crate) struct WorkerThread {
     isolated: Cell<bool>,
     /// Where the innermost region began: `tops` at its entry.
     region_start: Cell<[usize; LANES]>,
+    /// The worker is inside `block_in_place`.
+    blocking: Cell<bool>,
 }
 
 /// Wakes one particular worker (the one waiting in a join).
@@ -124,6 +126,7 @@ impl WorkerThread {
             tops: Default::default(),
             isolated: Cell::new(false),
             region_start: Cell::new([0; LANES]),
+            blocking: Cell::new(false),
             registry,
         }
     }
@@ -243,7 +246,13 @@ impl WorkerThread {
     /// Steals the oldest job of `lane` from another worker's deque.
     fn steal(&self, lane: usize) -> Option<JobRef> {
         let stealers = &self.registry.stealers;
-        let n = stealers.len();
+        // The temporary workers' slots only while one is alive: a leaving one moves what is
+        // left in its deques to the injectors.
+        let n = if self.registry.sleep.temps() == 0 {
+            self.registry.num_threads()
+        } else {
+            stealers.len()
+        };
         if n <= 1 {
             return None;
         }
@@ -571,25 +580,64 @@ impl WorkerThread {
             && self.registry.may_replace_after_panic()
     }
 
-    /// A temporary worker's loop (stall compensation): run work while there is some and
-    /// while it is still wanted; never sleep. Returns whether it is still active (counted
-    /// towards the number wanted).
+    /// A temporary worker's loop (stall compensation, `block_in_place`'s spares): run work
+    /// while there is some and while it is still wanted. Out of work, it leaves, unless a
+    /// worker is inside `block_in_place`: then it sleeps like a worker in its main loop (a
+    /// submitter's wake-up may reach it), and `block_in_place` wakes it when it ends. Returns
+    /// whether it is still active (counted towards the number wanted).
     fn temp_loop(&self) -> bool {
-        let sleep = &self.registry.sleep;
-        loop {
-            let wanted = self.registry.stall_watch().map_or(0, |w| w.temps_wanted());
-            if sleep.retire_temp_above(wanted) {
-                return false;
+        let registry = &self.registry;
+        let sleep = &registry.sleep;
+        // As in the main loop, so that `run` can set the count right if the loop unwinds.
+        // Only a wake-up counts a temporary worker as searching: its paced search does not,
+        // so submitters wake sleeping workers as if it were not there.
+        let searching = &self.searching;
+        let leave = |active: bool| {
+            if searching.get() {
+                self.stop_searching();
+                searching.set(false);
             }
-            // Not counted as searching: submitters keep waking sleeping workers as if this
-            // thread were not there.
-            let Some((job, lane)) = self.find_work().or_else(|| self.search()) else {
-                return true;
-            };
-            if self.run_top_level(job, lane) {
-                return true;
+            active
+        };
+        loop {
+            if sleep.retire_temp_above(registry.temps_wanted()) {
+                return leave(false);
+            }
+            if let Some((job, lane)) = self.find_work().or_else(|| self.search()) {
+                leave(true);
+                if self.run_top_level(job, lane) {
+                    return true;
+                }
+                continue;
+            }
+            if registry.blocking_spares() == 0 {
+                return leave(true);
+            }
+            // Still wanted after `block_in_place` ends (read after registering) wakes it.
+            let probe = || registry.has_work() || sleep.active_temps() > registry.temps_wanted();
+            self.counters.parked();
+            match sleep.sleep(self.index, SleepKind::Idle, searching.get(), &probe) {
+                Wakeup::Resumed => searching.set(true),
+                Wakeup::Terminate => return leave(true),
             }
         }
+    }
+
+    /// Runs `op`, which is about to block, while a spare worker keeps the pool at its width
+    /// (see [`crate::block_in_place`](fn@crate::block_in_place) for the behaviour). Before
+    /// `op`, the worker shares its pending join frames, so that the spare (or anyone) can
+    /// take what it would otherwise have run; the count of blocking workers goes up and a
+    /// spare is started if fewer are alive than wanted. After, the count goes down and the
+    /// sleeping spares are woken to see that they are no longer wanted.
+    pub(crate) fn block_in_place<R>(&self, op: impl FnOnce() -> R) -> R {
+        if self.blocking.get() || self.registry.config().max_blocking == 0 {
+            return op();
+        }
+        self.share_all_frames();
+        self.blocking.set(true);
+        self.registry.blocking_started();
+        let _end = BlockingGuard(self);
+        op()
     }
 }
 
@@ -676,6 +724,16 @@ impl Pacer {
         }
         self.pause = (self.pause * 2).min(MAX_POLL_PAUSE);
         true
+    }
+}
+
+/// Ends a `block_in_place`, also when `op` unwinds.
+struct BlockingGuard<'a>(&'a WorkerThread);
+
+impl Drop for BlockingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.blocking.set(false);
+        self.0.registry.blocking_ended();
     }
 }
 

@@ -236,4 +236,13 @@ fn rayon_core_surface_as_the_contract_shows() {
     assert_eq!(on_pool, 2);
     let off_pool: &str = stealpool::isolate(|| "just calls op");
     assert_eq!(off_pool, "just calls op");
+    // block_in_place(op) -> R and PoolBuilder::max_blocking_threads(n).
+    let blocking = WorkerPool::builder()
+        .num_threads(1)
+        .max_blocking_threads(1)
+        .build()
+        .unwrap();
+    let slept: u8 = blocking.install(|| stealpool::block_in_place(|| 3));
+    assert_eq!(slept, 3);
+    assert_eq!(stealpool::block_in_place(|| "off the pool"), "off the pool");
 }

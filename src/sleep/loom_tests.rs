@@ -216,3 +216,34 @@ fn an_isolated_waiter_neither_misses_its_wakeup_nor_takes_a_submitters() {
         isolated.join().unwrap();
     });
 }
+
+/// A spare worker of `block_in_place` asleep while a worker blocks: the end of the blocking
+/// (`blocking` back to 0, then `wake_from` over the spares' slots) reaches it whether it comes
+/// before, during or after the spare's registration, so the spare leaves (a missed wake-up
+/// leaves it parked, which loom reports as a deadlock).
+#[test]
+fn the_end_of_a_blocking_call_reaches_a_sleeping_spare() {
+    loom::model(|| {
+        let sleep = Arc::new(Sleep::new(1, 1));
+        let blocking = Arc::new(AtomicUsize::new(1));
+        let spare = {
+            let (sleep, blocking) = (sleep.clone(), blocking.clone());
+            thread::spawn(move || {
+                let mut searching = false;
+                while blocking.load(Ordering::SeqCst) > 0 {
+                    let probe = || blocking.load(Ordering::SeqCst) == 0;
+                    let wakeup = sleep.sleep(1, SleepKind::Idle, searching, &probe);
+                    assert_eq!(wakeup, Wakeup::Resumed);
+                    searching = true;
+                }
+                if searching {
+                    sleep.stop_searching(|| false);
+                }
+            })
+        };
+        blocking.fetch_sub(1, Ordering::SeqCst);
+        sleep.wake_from(1);
+        spare.join().unwrap();
+        assert_eq!(sleep.state.load(Ordering::SeqCst), 0);
+    });
+}

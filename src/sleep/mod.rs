@@ -234,6 +234,33 @@ impl Sleep {
         }
     }
 
+    /// Wakes every sleeper in a slot from `first` on: the temporary workers, so that each
+    /// checks whether it is still wanted (see `WorkerThread::temp_loop`).
+    pub(crate) fn wake_from(&self, first: usize) {
+        let mut sleepers = self.sleepers.lock();
+        let mut woken = Vec::new();
+        sleepers.retain(|s| {
+            let keep = s.index < first;
+            if !keep {
+                woken.push(s.index);
+            }
+            keep
+        });
+        if !woken.is_empty() {
+            self.state
+                .fetch_sub(woken.len() * SLEEPING_TO_SEARCHING, Ordering::SeqCst);
+        }
+        drop(sleepers);
+        for index in woken {
+            self.slots[index].notify();
+        }
+    }
+
+    /// How many temporary workers are alive.
+    pub(crate) fn temps(&self) -> usize {
+        self.temps.load(Ordering::SeqCst)
+    }
+
     /// Wakes every sleeper.
     fn wake_all(&self) {
         let mut sleepers = self.sleepers.lock();
