@@ -2,13 +2,14 @@
 
 use std::sync::OnceLock;
 
+use crate::broadcast::{self, BroadcastContext};
 use crate::builder::{self, BuildError, PoolBuilder};
 use crate::join::FnContext;
 use crate::lane::Priority;
 use crate::loom::sync::Arc;
 use crate::pool::WorkerPool;
 use crate::registry::Registry;
-use crate::scope::{self, Scope};
+use crate::scope::{self, Scope, ScopeFifo};
 use crate::task::JoinHandle;
 use crate::worker::{WorkerThread, current_lane};
 use crate::{join as join_mod, spawn as spawn_mod};
@@ -228,6 +229,96 @@ where
     R: Send,
 {
     current_registry(|registry| scope::scope_on(registry, op))
+}
+
+/// [`WorkerPool::scope_fifo`] on the current pool: the pool whose worker calls it, else the
+/// global pool.
+pub fn scope_fifo<'scope, OP, R>(op: OP) -> R
+where
+    OP: FnOnce(&ScopeFifo<'scope>) -> R + Send,
+    R: Send,
+{
+    current_registry(|registry| scope::scope_fifo_on(registry, op))
+}
+
+/// A [`Scope`] whose closure runs on the calling thread (rayon's `in_place_scope`), so it
+/// need not be `Send` and may borrow what is not `Sync`; the tasks it spawns run on the
+/// current pool (the pool whose worker calls it, else the global pool).
+///
+/// On a worker this is [`scope`]. Off every pool the calling thread is not one of the pool's
+/// workers: it queues the tasks and then parks until they are done, without running any.
+/// If the global pool was shut down ([`shutdown_global`]), the tasks run on the calling
+/// thread, one after another; a task the pool refuses while it shuts down runs on the thread
+/// that refused it, so none is lost and the call returns.
+///
+/// ```
+/// use std::cell::Cell;
+///
+/// let not_send = std::rc::Rc::new(Cell::new(0)); // the closure may hold what is not Send
+/// let mut counts = [0u32; 4];
+/// stealpool::in_place_scope(|s| {
+///     not_send.set(not_send.get() + 1);
+///     for (i, c) in counts.iter_mut().enumerate() {
+///         s.spawn(move |_| *c = i as u32 * 10);
+///     }
+/// });
+/// assert_eq!(counts, [0, 10, 20, 30]);
+/// assert_eq!(not_send.get(), 1);
+/// ```
+pub fn in_place_scope<'scope, OP, R>(op: OP) -> R
+where
+    OP: FnOnce(&Scope<'scope>) -> R,
+{
+    match WorkerThread::current() {
+        Some(worker) => scope::in_place_scope_on(worker.registry(), op),
+        None => scope::in_place_scope_on(global_pool().registry(), op),
+    }
+}
+
+/// [`in_place_scope`] with a [`ScopeFifo`].
+pub fn in_place_scope_fifo<'scope, OP, R>(op: OP) -> R
+where
+    OP: FnOnce(&ScopeFifo<'scope>) -> R,
+{
+    match WorkerThread::current() {
+        Some(worker) => scope::in_place_scope_fifo_on(worker.registry(), op),
+        None => scope::in_place_scope_fifo_on(global_pool().registry(), op),
+    }
+}
+
+/// [`WorkerPool::spawn_fifo`] on the current pool: the pool whose worker calls it, else the
+/// global pool.
+pub fn spawn_fifo<F, T>(func: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    current_registry(|registry| spawn_mod::spawn_fifo_in(registry, current_lane(), func))
+}
+
+/// [`WorkerPool::broadcast`] on the current pool: the pool whose worker calls it, else the
+/// global pool.
+///
+/// ```
+/// let pool = stealpool::WorkerPool::builder().num_threads(2).build().unwrap();
+/// let indices = pool.install(|| stealpool::broadcast(|ctx| ctx.index()));
+/// assert_eq!(indices, [0, 1]);
+/// ```
+pub fn broadcast<OP, R>(op: OP) -> Vec<R>
+where
+    OP: Fn(BroadcastContext<'_>) -> R + Sync,
+    R: Send,
+{
+    current_registry(|registry| broadcast::broadcast_on(registry, op))
+}
+
+/// [`WorkerPool::spawn_broadcast`] on the current pool: the pool whose worker calls it, else
+/// the global pool.
+pub fn spawn_broadcast<OP>(op: OP)
+where
+    OP: Fn(BroadcastContext<'_>) + Send + Sync + 'static,
+{
+    current_registry(|registry| broadcast::spawn_broadcast_on(registry, op))
 }
 
 /// The priority of the task running the calling code, or `None` when the caller is not a

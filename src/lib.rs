@@ -82,6 +82,7 @@
 mod affinity;
 mod backpressure;
 mod blocking;
+mod broadcast;
 mod builder;
 mod config;
 mod error;
@@ -109,14 +110,16 @@ mod worker;
 
 pub use backpressure::SpawnError;
 pub use blocking::block_in_place;
+pub use broadcast::BroadcastContext;
 pub use builder::{
     BuildError, DEFAULT_FAIRNESS_INTERVAL, DEFAULT_RESTART_MAX, DEFAULT_RESTART_PERIOD,
     DEFAULT_TIMING_SAMPLE, MAX_THREADS, MIN_STACK_SIZE, NUM_THREADS_ENV, PoolBuilder,
 };
 pub use error::TaskError;
 pub use global::{
-    Yield, current_num_threads, current_priority, current_thread_index, is_cancelled, join,
-    join_context, scope, shutdown_global, spawn, yield_local, yield_now,
+    Yield, broadcast, current_num_threads, current_priority, current_thread_index, in_place_scope,
+    in_place_scope_fifo, is_cancelled, join, join_context, scope, scope_fifo, shutdown_global,
+    spawn, spawn_broadcast, spawn_fifo, yield_local, yield_now,
 };
 pub use isolate::isolate;
 pub use join::FnContext;
@@ -124,7 +127,7 @@ pub use lane::Priority;
 pub use metrics::{Histogram, LaneMetrics, Metrics, WorkerMetrics};
 pub use pool::WorkerPool;
 pub use restart::RestartLimitReached;
-pub use scope::Scope;
+pub use scope::{Scope, ScopeFifo};
 pub use task::JoinHandle;
 
 /// The examples in README.md, compiled and run as doc tests.

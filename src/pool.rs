@@ -3,12 +3,13 @@
 use std::fmt;
 
 use crate::backpressure::SpawnError;
+use crate::broadcast::{self, BroadcastContext};
 use crate::builder::{self, PoolBuilder};
 use crate::lane::Priority;
 use crate::loom::sync::Arc;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
-use crate::scope::{self, Scope};
+use crate::scope::{self, Scope, ScopeFifo};
 use crate::task::JoinHandle;
 use crate::threads::Threads;
 use crate::worker::current_lane;
@@ -251,6 +252,101 @@ impl WorkerPool {
         R: Send,
     {
         scope::scope_on(self.registry(), op)
+    }
+
+    /// Like [`scope`](Self::scope), with a [`ScopeFifo`]: the tasks it spawns with
+    /// [`ScopeFifo::spawn_fifo`] start oldest first on each worker (as rayon's `scope_fifo`).
+    pub fn scope_fifo<'scope, OP, R>(&self, op: OP) -> R
+    where
+        OP: FnOnce(&ScopeFifo<'scope>) -> R + Send,
+        R: Send,
+    {
+        scope::scope_fifo_on(self.registry(), op)
+    }
+
+    /// Like [`spawn`](Self::spawn), but on one of the pool's workers the tasks it spawns this
+    /// way start oldest first (rayon's `spawn_fifo`); see [`ScopeFifo::spawn_fifo`] for how.
+    /// From outside the pool it is `spawn`: outside submissions start oldest first already.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let pool = stealpool::WorkerPool::builder().num_threads(1).build().unwrap();
+    /// let order = Arc::new(Mutex::new(Vec::new()));
+    /// let inner = pool.clone();
+    /// let log = order.clone();
+    /// pool.install(move || {
+    ///     let handles: Vec<_> = (0..3)
+    ///         .map(|i| {
+    ///             let log = log.clone();
+    ///             inner.spawn_fifo(move || log.lock().unwrap().push(i))
+    ///         })
+    ///         .collect();
+    ///     for h in handles {
+    ///         h.join().unwrap();
+    ///     }
+    /// });
+    /// assert_eq!(*order.lock().unwrap(), [0, 1, 2]);
+    /// ```
+    pub fn spawn_fifo<F, T>(&self, func: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        spawn::spawn_fifo_in(self.registry(), current_lane(), func)
+    }
+
+    /// Runs `op` once on every worker of the pool and returns the results in worker-index
+    /// order (rayon's `broadcast`): for per-thread setup, or a look at each thread.
+    ///
+    /// - Each worker runs its call after the `Normal` work already queued on its own deque,
+    ///   before taking anybody else's; broadcasts reach each worker in the order they were
+    ///   sent. The calling thread waits (a worker keeps running other work meanwhile; a
+    ///   caller inside [`isolate`](fn@crate::isolate) on this pool runs its own call at
+    ///   once). A worker waiting inside `isolate` or blocked in
+    ///   [`block_in_place`](fn@crate::block_in_place) runs its call when that ends.
+    /// - If calls panic, the first panic (by worker index) is re-raised here once every
+    ///   worker has run.
+    /// - On a pool that was shut down, `op` runs on the calling thread once per index, as
+    ///   [`install`](Self::install) runs its closure there.
+    ///
+    /// ```
+    /// let pool = stealpool::WorkerPool::builder().num_threads(2).build().unwrap();
+    /// let names = pool.broadcast(|ctx| {
+    ///     assert_eq!(stealpool::current_thread_index(), Some(ctx.index()));
+    ///     format!("worker {} of {}", ctx.index(), ctx.num_threads())
+    /// });
+    /// assert_eq!(names, ["worker 0 of 2", "worker 1 of 2"]);
+    /// ```
+    pub fn broadcast<OP, R>(&self, op: OP) -> Vec<R>
+    where
+        OP: Fn(BroadcastContext<'_>) -> R + Sync,
+        R: Send,
+    {
+        broadcast::broadcast_on(self.registry(), op)
+    }
+
+    /// Like [`broadcast`](Self::broadcast), without waiting: `op` runs once on every worker,
+    /// and is dropped after its last run. A run that panics goes to the
+    /// [`panic_handler`](crate::PoolBuilder::panic_handler) (or a line on stderr). On a pool
+    /// that was shut down nothing runs, and `op` is dropped at once.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = stealpool::WorkerPool::builder().num_threads(2).build().unwrap();
+    /// let (tx, rx) = mpsc::channel();
+    /// let tx = std::sync::Mutex::new(tx);
+    /// pool.spawn_broadcast(move |ctx| tx.lock().unwrap().send(ctx.index()).unwrap());
+    /// let mut seen: Vec<usize> = rx.iter().take(2).collect();
+    /// seen.sort();
+    /// assert_eq!(seen, [0, 1]);
+    /// ```
+    pub fn spawn_broadcast<OP>(&self, op: OP)
+    where
+        OP: Fn(BroadcastContext<'_>) + Send + Sync + 'static,
+    {
+        broadcast::spawn_broadcast_on(self.registry(), op)
     }
 
     /// The number of worker threads.

@@ -21,7 +21,7 @@ use crate::config::{HookFn, PanicReport, PoolConfig};
 use crate::job::{JobMode, JobRef, StackJob, StackOutcome};
 use crate::join::ShareRequest;
 use crate::lane::{LANES, NORMAL};
-use crate::loom::sync::atomic::{AtomicUsize, Ordering};
+use crate::loom::sync::atomic::{AtomicUsize, Ordering, fence};
 use crate::loom::sync::{Arc, Mutex};
 use crate::loom::thread;
 use crate::metrics::{Metrics, PoolCounters, Tally};
@@ -37,6 +37,12 @@ pub(crate) struct Registry {
     /// One entry per slot, indexed like the workers (then the temporary workers' slots, if
     /// stall compensation is on), each with one stealer per lane.
     pub(crate) stealers: Box<[[Stealer<JobRef>; LANES]]>,
+    /// Per worker slot (not the temporary ones), the broadcasts it has still to run, oldest
+    /// first (see `crate::broadcast`).
+    broadcasts: Box<[Injector<JobRef>]>,
+    /// Per slot and lane, the tasks of `spawn_fifo` waiting for their tickets (see
+    /// `crate::spawn::spawn_fifo_in`).
+    fifos: Box<[[Injector<JobRef>; LANES]]>,
     /// Jobs queued anywhere (counted before the push, uncounted after being taken), for the
     /// High and Low lanes only. The High count is read at every task boundary, so that a
     /// worker busy with Normal work looks for urgent work only when there is some; it is
@@ -75,6 +81,10 @@ impl Registry {
         Registry {
             injectors: [Injector::new(), Injector::new(), Injector::new()],
             stealers: stealers.into_boxed_slice(),
+            broadcasts: (0..config.num_threads).map(|_| Injector::new()).collect(),
+            fifos: (0..slots)
+                .map(|_| [Injector::new(), Injector::new(), Injector::new()])
+                .collect(),
             lane_queued: [
                 CachePadded::new(AtomicUsize::new(0)),
                 CachePadded::new(AtomicUsize::new(0)),
@@ -231,10 +241,67 @@ impl Registry {
         self.sleep.notify_work();
     }
 
-    /// Aborts every job left in the injectors. Called by the last worker to leave and by a
-    /// submitter that finds the pool terminated (see `crate::submit`).
+    /// Aborts every job left in the injectors and the broadcast queues. Called by the last
+    /// worker to leave and by a submitter that finds the pool terminated (see
+    /// `crate::submit`).
     pub(crate) fn drain_injector(&self) {
         submit::drain(self);
+        self.drain_broadcasts();
+    }
+
+    /// Queues each `(i, job)` in worker `i`'s broadcast queue, and wakes every sleeper (each
+    /// must run its own). Without `owned` (the caller is not one of the
+    /// pool's workers, whose running keeps the pool from ending), a closed pool refuses: the
+    /// jobs come back. The race with the pool's end is `crate::submit`'s: push, fence (in
+    /// `wake_every`), look at `terminated`, and drain if it is set.
+    pub(crate) fn push_broadcasts(
+        &self,
+        jobs: Vec<(usize, JobRef)>,
+        owned: bool,
+    ) -> Result<(), Vec<(usize, JobRef)>> {
+        if !owned && self.sleep.is_closed() {
+            return Err(jobs);
+        }
+        for (index, job) in jobs {
+            self.broadcasts[index].push(job);
+        }
+        self.sleep.wake_every();
+        if self.sleep.is_terminated() {
+            self.drain_broadcasts();
+        }
+        Ok(())
+    }
+
+    /// The next broadcast worker `index` has to run.
+    #[inline]
+    pub(crate) fn take_broadcast(&self, index: usize) -> Option<JobRef> {
+        let queue = self.broadcasts.get(index)?;
+        if queue.is_empty() {
+            return None;
+        }
+        submit::JobQueue::steal(queue)
+    }
+
+    /// Does worker `index` have a broadcast to run?
+    #[inline]
+    pub(crate) fn has_broadcast(&self, index: usize) -> bool {
+        self.broadcasts.get(index).is_some_and(|q| !q.is_empty())
+    }
+
+    /// Aborts every broadcast job left (the pool has ended).
+    fn drain_broadcasts(&self) {
+        fence(Ordering::SeqCst);
+        for queue in self.broadcasts.iter() {
+            while let Some(job) = submit::JobQueue::steal(queue) {
+                // SAFETY: a job stolen from the queue is ours to execute, once.
+                let _ = unsafe { job.execute(JobMode::Abort, Tally::Nowhere) };
+            }
+        }
+    }
+
+    /// Slot `index`'s queue of `spawn_fifo` tasks for `lane`.
+    pub(crate) fn fifo(&self, index: usize, lane: usize) -> &Injector<JobRef> {
+        &self.fifos[index][lane]
     }
 
     /// Runs `op` on one of the pool's workers, blocking the caller, and returns its result:

@@ -1,9 +1,13 @@
 //! Spawning a task onto a pool: `spawn`, `spawn_with` and `try_spawn`, with the pool's bound on
 //! waiting tasks ([`crate::backpressure`]) and timing ([`crate::metrics`]).
 
+use std::ptr::NonNull;
+
+use crossbeam_deque::{Injector, Steal};
+
 use crate::backpressure::{Admitted, SpawnError};
-use crate::job::JobRef;
-use crate::metrics::Spawned;
+use crate::job::{JobMode, JobRef};
+use crate::metrics::{Outcome, Spawned, Tally};
 use crate::registry::Registry;
 use crate::task::{self, JoinHandle};
 use crate::worker::WorkerThread;
@@ -17,9 +21,28 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    spawn_with_order(registry, lane, false, func)
+}
+
+/// `spawn_fifo`: like [`spawn_in`], but on one of the pool's workers the task goes through
+/// the worker's FIFO queue ([`push_fifo`]), so that its own `spawn_fifo` tasks start oldest
+/// first. From outside the pool it is [`spawn_in`]: the injector is FIFO already.
+pub(crate) fn spawn_fifo_in<F, T>(registry: &Registry, lane: usize, func: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    spawn_with_order(registry, lane, true, func)
+}
+
+fn spawn_with_order<F, T>(registry: &Registry, lane: usize, fifo: bool, func: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
     let worker = registry.current_worker();
     let Some(limit) = registry.limit() else {
-        return push_task(registry, worker, lane, func);
+        return push_task(registry, worker, lane, fifo, func);
     };
     if !limit.try_acquire() {
         if let Some(worker) = worker {
@@ -32,11 +55,11 @@ where
         }
         if !limit.acquire_blocking(|| registry.sleep.is_closed()) {
             // Closed while we waited: the task is refused (its handle says cancelled).
-            return push_task(registry, worker, lane, func);
+            return push_task(registry, worker, lane, fifo, func);
         }
     }
     let admitted = Admitted::new(func, limit.clone());
-    push_task(registry, worker, lane, move || admitted.run())
+    push_task(registry, worker, lane, fifo, move || admitted.run())
 }
 
 /// Like [`spawn_in`], but gives the closure back instead of waiting or running it inline when
@@ -55,21 +78,24 @@ where
         return Err(SpawnError::shut_down(func));
     }
     match registry.limit() {
-        None => Ok(push_task(registry, worker, lane, func)),
+        None => Ok(push_task(registry, worker, lane, false, func)),
         Some(limit) if !limit.try_acquire() => Err(SpawnError::full(func)),
         Some(limit) => {
             let admitted = Admitted::new(func, limit.clone());
-            Ok(push_task(registry, worker, lane, move || admitted.run()))
+            Ok(push_task(registry, worker, lane, false, move || {
+                admitted.run()
+            }))
         }
     }
 }
 
 /// Queues a new task for `func` in `lane`: on `worker`'s deque (the caller is that worker of
-/// this pool), else from outside.
+/// this pool; through its FIFO queue when `fifo`), else from outside.
 fn push_task<F, T>(
     registry: &Registry,
     worker: Option<&WorkerThread>,
     lane: usize,
+    fifo: bool,
     func: F,
 ) -> JoinHandle<T>
 where
@@ -80,7 +106,11 @@ where
     match worker {
         Some(worker) => {
             worker.counters().submitted(lane);
-            worker.push_lane(job, lane);
+            if fifo {
+                push_fifo(worker, job, lane);
+            } else {
+                worker.push_lane(job, lane);
+            }
         }
         None => {
             registry.counters().submitted_outside(lane);
@@ -108,4 +138,45 @@ where
         }
         None => task::new_task(func),
     }
+}
+
+/// Queues `job` so that `worker`'s FIFO spawns start oldest first (rayon's scheme): the job
+/// goes to the back of the worker's FIFO queue for `lane` (in the registry, so it outlives a
+/// replaced thread), and a *ticket* goes on the worker's deque like any job. Whoever runs a
+/// ticket (the worker, newest ticket first, or a thief, oldest first) runs the oldest job of
+/// that queue; there are as many tickets as jobs, so each job runs once. Inside an isolated
+/// region the job goes on the deque directly: a ticket of the region could otherwise run an
+/// older job queued outside it.
+pub(crate) fn push_fifo(worker: &WorkerThread, job: JobRef, lane: usize) {
+    if worker.is_isolated() {
+        worker.push_lane(job, lane);
+        return;
+    }
+    let queue = worker.registry().fifo(worker.index(), lane);
+    queue.push(job);
+    let pointer = NonNull::from(queue).cast::<()>();
+    // SAFETY: the queue lives in the registry, which outlives every job queued in the pool
+    // (whoever runs or aborts a job holds the registry); `run_ticket` consumes one job of
+    // it per ticket, and there is one ticket per job.
+    let ticket = unsafe { JobRef::new(pointer, run_ticket) };
+    worker.push_lane(ticket, lane);
+}
+
+/// A ticket of [`push_fifo`]: runs (or aborts) the oldest job of its FIFO queue.
+///
+/// # Safety
+/// `pointer` is a FIFO queue of a live registry, and this is the ticket's one execution.
+unsafe fn run_ticket(pointer: NonNull<()>, mode: JobMode, tally: Tally<'_>) -> Outcome {
+    // SAFETY: as the contract says.
+    let queue = unsafe { pointer.cast::<Injector<JobRef>>().as_ref() };
+    let job = loop {
+        match queue.steal() {
+            Steal::Success(job) => break job,
+            Steal::Retry => {}
+            // Each ticket is pushed after its job, and each ticket takes one job.
+            Steal::Empty => unreachable!("a FIFO ticket without its job"),
+        }
+    };
+    // SAFETY: taken from the queue, so ours to execute, once; in the ticket's mode.
+    unsafe { job.execute(mode, tally) }
 }

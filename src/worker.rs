@@ -229,6 +229,11 @@ impl WorkerThread {
         }
     }
 
+    /// Is there work this worker could take: queued anywhere, or a broadcast of its own?
+    fn has_work_for_me(&self) -> bool {
+        self.registry.has_work() || self.registry.has_broadcast(self.index)
+    }
+
     /// Is work queued in a lane above `lane`, as far as this worker can tell cheaply?
     pub(crate) fn higher_lane_waits(&self, lane: usize) -> bool {
         picker::higher_lane_waits(self, lane)
@@ -476,7 +481,7 @@ impl WorkerThread {
                     }
                 }
                 None => {
-                    let probe = || self.registry.has_work();
+                    let probe = || self.has_work_for_me();
                     self.counters.parked();
                     match self
                         .registry
@@ -528,7 +533,7 @@ impl WorkerThread {
                 }
                 return output;
             }
-            let probe = || awaited.is_done() || self.registry.has_work();
+            let probe = || awaited.is_done() || self.has_work_for_me();
             // Asleep inside a task: idle time, unlike the search before it.
             let counters = self.registry.counters();
             counters.idle(&self.counters);
@@ -659,6 +664,12 @@ impl LaneQueues for WorkerThread {
         if let Some(job) = self.deques[lane].pop() {
             self.tops[lane].set(self.tops[lane].get().wrapping_sub(1));
             return Some(job);
+        }
+        if lane == NORMAL {
+            // Broadcasts run after the worker's own work, before anybody else's.
+            if let Some(job) = self.registry.take_broadcast(self.index) {
+                return Some(job);
+            }
         }
         let injector = &self.registry.injectors[lane];
         steal_retrying(|| {

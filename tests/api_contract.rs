@@ -209,7 +209,7 @@ fn metrics_as_the_contract_shows() {
     assert!(!traits(&m).is_empty());
 }
 
-// Stage 2, "Isolated waits and the rest of rayon-core's surface": the items delivered so far.
+// Stage 2, "Isolated waits and the rest of rayon-core's surface".
 
 #[test]
 fn rayon_core_surface_as_the_contract_shows() {
@@ -245,4 +245,47 @@ fn rayon_core_surface_as_the_contract_shows() {
     let slept: u8 = blocking.install(|| stealpool::block_in_place(|| 3));
     assert_eq!(slept, 3);
     assert_eq!(stealpool::block_in_place(|| "off the pool"), "off the pool");
+    // broadcast / spawn_broadcast / BroadcastContext, on a pool and on the current pool.
+    let each: Vec<(usize, usize)> =
+        pool.broadcast(|ctx: stealpool::BroadcastContext<'_>| (ctx.index(), ctx.num_threads()));
+    assert_eq!(each, [(0, 2), (1, 2)]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    pool.spawn_broadcast(move |ctx| tx.lock().unwrap().send(ctx.index()).unwrap());
+    assert_eq!(rx.iter().take(2).count(), 2);
+    let current: Vec<usize> = pool.install(|| stealpool::broadcast(|ctx| ctx.index()));
+    assert_eq!(current, [0, 1]);
+    pool.install(|| stealpool::spawn_broadcast(|_| ()));
+    // spawn_fifo / scope_fifo (ScopeFifo::spawn_fifo), on a pool and on the current pool.
+    let fifo: JoinHandle<u8> = pool.spawn_fifo(|| 4);
+    assert_eq!(fifo.join().unwrap(), 4);
+    let fifo: JoinHandle<u8> = pool.install(|| stealpool::spawn_fifo(|| 5));
+    assert_eq!(fifo.join().unwrap(), 5);
+    let scoped: u8 = pool.scope_fifo(|s: &stealpool::ScopeFifo<'_>| {
+        s.spawn_fifo(|_| ());
+        6
+    });
+    assert_eq!(scoped, 6);
+    pool.install(|| stealpool::scope_fifo(|s| s.spawn_fifo(|_| ())));
+    // in_place_scope / in_place_scope_fifo: the body need not be Send.
+    let local = std::rc::Rc::new(7);
+    let in_place: i32 = pool.install(|| {
+        let local = std::rc::Rc::new(1);
+        stealpool::in_place_scope(|s| {
+            s.spawn(|_| ());
+            *local
+        }) + stealpool::in_place_scope_fifo(|s| {
+            s.spawn_fifo(|_| ());
+            1
+        })
+    });
+    assert_eq!(in_place + *local, 9);
+    // scope.spawn_broadcast(op): op(&Scope, BroadcastContext) once per worker.
+    let count = std::sync::atomic::AtomicUsize::new(0);
+    pool.scope(|s| {
+        s.spawn_broadcast(|_: &stealpool::Scope<'_>, _ctx| {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        })
+    });
+    assert_eq!(count.into_inner(), 2);
 }

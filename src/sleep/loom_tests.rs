@@ -247,3 +247,36 @@ fn the_end_of_a_blocking_call_reaches_a_sleeping_spare() {
         assert_eq!(sleep.state.load(Ordering::SeqCst), 0);
     });
 }
+
+/// A broadcast (`Registry::push_broadcasts`): push into a worker's own queue, then
+/// `wake_every`; the worker's sleep probe looks at its own queue. Whether the push comes
+/// before, during or after the worker's registration, the worker runs the broadcast (a
+/// missed one leaves it parked, which loom reports as a deadlock).
+#[test]
+fn a_broadcast_reaches_a_worker_going_to_sleep() {
+    loom::model(|| {
+        let sleep = Arc::new(Sleep::new(1, 0));
+        let own = Arc::new(Queue::new());
+        let worker = {
+            let (sleep, own) = (sleep.clone(), own.clone());
+            thread::spawn(move || {
+                let mut searching = false;
+                loop {
+                    if own.try_pop() {
+                        if searching {
+                            sleep.stop_searching(|| false);
+                        }
+                        return;
+                    }
+                    let probe = || !own.is_empty();
+                    let wakeup = sleep.sleep(0, SleepKind::Idle, searching, &probe);
+                    assert_eq!(wakeup, Wakeup::Resumed);
+                    searching = true;
+                }
+            })
+        };
+        own.push();
+        sleep.wake_every();
+        worker.join().unwrap();
+    });
+}

@@ -234,6 +234,13 @@ impl Sleep {
         }
     }
 
+    /// Wakes every sleeper, after a SeqCst fence (work was pushed that every worker must see:
+    /// a broadcast). The fence pairs with the sleeper's, as in `notify_work`.
+    pub(crate) fn wake_every(&self) {
+        fence(Ordering::SeqCst);
+        self.wake_all();
+    }
+
     /// Wakes every sleeper in a slot from `first` on: the temporary workers, so that each
     /// checks whether it is still wanted (see `WorkerThread::temp_loop`).
     pub(crate) fn wake_from(&self, first: usize) {
