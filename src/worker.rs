@@ -408,7 +408,7 @@ impl WorkerThread {
             // nothing new can come: only this worker pushes onto its deque). It may be about
             // to finish: look briefly before parking.
             let mut pacer = Pacer::new();
-            while pacer.pause_unless(|| awaited.is_done()) {}
+            while !awaited.is_done() && pacer.pause_unless(|| awaited.is_done()) {}
             if let Poll::Ready(output) = awaited.poll_done(&self.waker) {
                 return output;
             }
