@@ -11,6 +11,8 @@
 //! - `cargo bench --bench fork_join`: fine-grained `fib(30)` and coarse-grained speedups
 //!   (`fib(36)`, quicksort) against rayon, chili and raw threads;
 //! - `cargo bench --bench priority`: how long an urgent task waits behind a saturated pool;
+//! - `cargo bench --bench waits`: CPU tasks beside tasks that block (stealpool's and tokio's
+//!   `block_in_place`, rayon sleeping plainly), and what `stealpool::isolate` costs;
 //! - `scripts/pgzip-vs-pigz`: the pgzip example's throughput against pigz (skipped, with a
 //!   note in the report, when pigz is not installed and cannot be installed).
 //!
@@ -78,6 +80,7 @@ fn run(args: &Args) -> Result<()> {
     let spawn = bench("spawn")?;
     let fork_join = bench("fork_join")?;
     let priority = bench("priority")?;
+    let waits = bench("waits")?;
     let gzip = run_gzip(root, &json, args.quick)?;
 
     let gzip_results = match &gzip {
@@ -88,6 +91,7 @@ fn run(args: &Args) -> Result<()> {
         &Results::load(&json, spawn.name)?,
         &Results::load(&json, fork_join.name)?,
         &Results::load(&json, priority.name)?,
+        &Results::load(&json, waits.name)?,
         gzip_results.as_ref(),
     )?;
     figures.plot(&out)?;
@@ -95,7 +99,7 @@ fn run(args: &Args) -> Result<()> {
         args,
         &source,
         &figures,
-        &[&spawn, &fork_join, &priority],
+        &[&spawn, &fork_join, &priority, &waits],
         &gzip,
     );
     let path = out.join("report.md");
@@ -382,6 +386,7 @@ impl Figures {
         spawn: &Results,
         fork_join: &Results,
         priority: &Results,
+        waits: &Results,
         gzip: Option<&Results>,
     ) -> Result<Self> {
         let mut figures = Self {
@@ -391,6 +396,7 @@ impl Figures {
         figures.add_fork_join(fork_join)?;
         figures.add_spawn(spawn)?;
         figures.add_priority(priority)?;
+        figures.add_waits(waits)?;
         if let Some(gzip) = gzip {
             figures.add_gzip(gzip)?;
         }
@@ -545,6 +551,30 @@ impl Figures {
             log: true,
         });
 
+        Ok(())
+    }
+
+    /// waits: CPU tasks beside tasks that block, until the last CPU task ends. stealpool and
+    /// tokio wrap the blocking in their `block_in_place`; rayon, which has none, blocks plainly.
+    fn add_waits(&mut self, waits: &Results) -> Result<()> {
+        let time =
+            |row: &str| waits.number(&format!("tables.block_in_place.rows.{row}.cpu_done_ms"));
+        let config = |key: &str| waits.number(&format!("config.{key}"));
+        self.metrics.push(Metric::new(
+            &format!(
+                "{} CPU tasks of {} ms beside {} tasks blocking {} ms, until the last CPU task: ms \
+                 (lower is better; stealpool and tokio: `block_in_place`, rayon: plain sleep)",
+                config("cpu_tasks")?,
+                config("cpu_task_ms")?,
+                config("blockers")?,
+                config("block_ms")?,
+            ),
+            time("stealpool_block_in_place")?,
+            &[
+                ("rayon", time("rayon_plain")?),
+                ("tokio", time("tokio_block_in_place")?),
+            ],
+        ));
         Ok(())
     }
 
@@ -982,6 +1012,52 @@ mod tests {
                 path.display()
             )
         );
+    }
+
+    /// The waits bench's summary row: its figures and its wording come from the file.
+    #[test]
+    fn the_waits_row_reads_its_figures_and_settings() {
+        let mut rows = Json::object();
+        for (row, ms) in [
+            ("stealpool_block_in_place", 66.5),
+            ("rayon_plain", 364.0),
+            ("tokio_block_in_place", 70.25),
+        ] {
+            rows.set(row, Json::object().with("cpu_done_ms", ms));
+        }
+        let config = Json::object()
+            .with("cpu_tasks", 64usize)
+            .with("cpu_task_ms", 2.0)
+            .with("blockers", 2usize)
+            .with("block_ms", 300.0);
+        let file = Json::object()
+            .with("bench", "waits")
+            .with("config", config)
+            .with(
+                "tables",
+                Json::object().with("block_in_place", Json::object().with("rows", rows)),
+            );
+        let waits = Results::parse("waits", PathBuf::from("waits.json"), &file.render()).unwrap();
+        let mut figures = Figures {
+            metrics: Vec::new(),
+            charts: Vec::new(),
+        };
+        figures.add_waits(&waits).unwrap();
+        let [metric] = &figures.metrics[..] else {
+            panic!("one summary row");
+        };
+        assert!(
+            metric
+                .name
+                .starts_with("64 CPU tasks of 2 ms beside 2 tasks blocking 300 ms"),
+            "{}",
+            metric.name
+        );
+        assert_eq!(metric.ours, 66.5);
+        let peer = |name| metric.peers[PEERS.iter().position(|p| *p == name).unwrap()];
+        assert_eq!(peer("rayon"), Some(364.0));
+        assert_eq!(peer("tokio"), Some(70.25));
+        assert_eq!(peer("chili"), None);
     }
 
     /// The harness's JSON writer against a real parser: escaping, non-finite numbers, nesting.

@@ -1,6 +1,7 @@
 //! The pools under test, built as the benches have always built them: stealpool's
-//! `WorkerPool`, a rayon `ThreadPool`, a chili `ThreadPool`, a `threadpool::ThreadPool`, and
-//! a tokio runtime whose blocking pool runs `spawn_blocking` tasks.
+//! `WorkerPool`, a rayon `ThreadPool`, a chili `ThreadPool`, a `threadpool::ThreadPool`, a
+//! tokio runtime whose blocking pool runs `spawn_blocking` tasks, and a tokio runtime whose
+//! worker threads run async tasks.
 
 use std::num::NonZero;
 use std::time::Duration;
@@ -72,6 +73,18 @@ pub fn tokio_blocking(threads: usize) -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .max_blocking_threads(threads)
+        .thread_name("tokio")
+        .build()
+        .expect("failed to build the tokio runtime")
+}
+
+/// A tokio runtime whose `threads` worker threads run async tasks (`tokio::spawn`, or
+/// `Runtime::spawn` from outside), as the `waits` bench needs for `tokio::task::block_in_place`
+/// (which hands the worker's place to another thread while the closure blocks). Threads are
+/// named `tokio`.
+pub fn tokio_workers(threads: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
         .thread_name("tokio")
         .build()
         .expect("failed to build the tokio runtime")
