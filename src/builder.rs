@@ -38,6 +38,9 @@ pub const DEFAULT_TIMING_SAMPLE: u32 = 8;
 /// panic within any [`DEFAULT_RESTART_PERIOD`].
 pub const DEFAULT_RESTART_MAX: u32 = 10;
 
+/// The default [`PoolBuilder::keep_alive`]: how long an idle worker above `min_threads` stays.
+pub const DEFAULT_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The window of the default [`PoolBuilder::restart_intensity`]: one second.
 pub const DEFAULT_RESTART_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -80,6 +83,8 @@ pub struct PoolBuilder {
     on_thread_stop: Option<StdArc<HookFn>>,
     pin_threads: bool,
     max_blocking_threads: Option<usize>,
+    min_threads: Option<usize>,
+    keep_alive: Option<std::time::Duration>,
 }
 
 impl PoolBuilder {
@@ -353,6 +358,60 @@ impl PoolBuilder {
         self
     }
 
+    /// Makes the pool elastic: it starts `n` workers, starts more (up to
+    /// [`num_threads`](Self::num_threads)) while work waits and no worker is free to take it,
+    /// and lets a worker above `n` go after it has been idle for
+    /// [`keep_alive`](Self::keep_alive) (piscina's `minThreads`, tokio's blocking-pool
+    /// keep-alive). Without this setting the pool keeps `num_threads` workers for its whole
+    /// life, as before. `n` must be from 1 to `num_threads`; anything else is a
+    /// [`BuildError`] naming `min_threads`.
+    ///
+    /// - **Growing.** Work pushed anywhere (a spawn from outside, a worker's own spawn or
+    ///   join) is announced to the pool; when no worker is searching for work and none is
+    ///   asleep to be woken, the announcement starts a thread for one of the empty slots
+    ///   instead. The new worker looks for work at once, and if it finds some while the
+    ///   others are still busy, it starts the next one, so a burst ramps the pool up one
+    ///   thread at a time. A grown worker is an ordinary worker (an index below
+    ///   `num_threads`, the thread hooks, pinning).
+    /// - **Shrinking.** A worker asleep in its main loop with nothing to do wakes after
+    ///   `keep_alive`; if more than `n` workers are running, it leaves, and its slot becomes
+    ///   empty again (whichever slot it was). Its deques stay with the slot, and are empty:
+    ///   it only leaves when it found no work. If work shows up while it leaves, it starts a
+    ///   worker for the slot again, so nothing waits for a thread that is gone.
+    ///   A waiting task (a join inside a task) never counts as idle.
+    /// - [`num_threads`](crate::WorkerPool::num_threads) and
+    ///   [`current_num_threads`](crate::current_num_threads) stay the maximum width, as do
+    ///   [`broadcast`](crate::WorkerPool::broadcast)'s runs, which start any worker that is
+    ///   missing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = stealpool::WorkerPool::builder()
+    ///     .num_threads(4)
+    ///     .min_threads(1)
+    ///     .keep_alive(Duration::from_millis(100))
+    ///     .build()?;
+    /// // One thread now; up to four while work waits; back to one after 100 ms idle.
+    /// let sum: u64 = (0..8u64).map(|i| pool.spawn(move || i)).map(|h| h.join().unwrap()).sum();
+    /// assert_eq!(sum, 28);
+    /// assert!(stealpool::WorkerPool::builder().num_threads(2).min_threads(3).build().is_err());
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn min_threads(mut self, n: usize) -> Self {
+        self.min_threads = Some(n);
+        self
+    }
+
+    /// How long a worker above [`min_threads`](Self::min_threads) stays idle before it
+    /// leaves; [`DEFAULT_KEEP_ALIVE`] (10 s, tokio's blocking-pool default) unless set. Zero
+    /// is a [`BuildError`] naming `keep_alive`. Without `min_threads` the pool has a fixed
+    /// width and this has no effect.
+    pub fn keep_alive(mut self, idle: std::time::Duration) -> Self {
+        self.keep_alive = Some(idle);
+        self
+    }
+
     /// The most spare workers [`block_in_place`](crate::block_in_place) runs at once: while
     /// `op` blocks, a spare worker keeps the pool at its width, up to `n` of them across the
     /// pool. The default is `num_threads` (every worker may block at once and the pool keeps
@@ -604,6 +663,18 @@ impl PoolBuilder {
             Some(n) => n,
             None => num_threads.min(room),
         };
+        let min_threads = match self.min_threads {
+            None => num_threads,
+            Some(n) if n == 0 || n > num_threads => {
+                return Err(BuildError::new(ErrorKind::MinThreads(n, num_threads)));
+            }
+            Some(n) => n,
+        };
+        let keep_alive = match self.keep_alive {
+            None => DEFAULT_KEEP_ALIVE,
+            Some(d) if d.is_zero() => return Err(BuildError::new(ErrorKind::KeepAlive)),
+            Some(d) => d,
+        };
         let pin_cpus = if self.pin_threads {
             let cpus = crate::affinity::allowed_cpus()
                 .map_err(|err| BuildError::new(ErrorKind::Pin(err)))?;
@@ -624,6 +695,8 @@ impl PoolBuilder {
             on_stall: self.on_stall.clone(),
             compensate: extra,
             max_blocking,
+            min_threads,
+            keep_alive,
             record_timing: self.record_timing.then_some(timing_sample),
             on_thread_start: self.on_thread_start.clone(),
             on_thread_stop: self.on_thread_stop.clone(),
@@ -640,7 +713,13 @@ impl PoolBuilder {
         let temp_deques = deques.split_off(num_threads);
         let registry = Arc::new(Registry::new(stealers, config));
         let threads = Arc::new(Threads::new(registry, num_threads, temp_deques));
+        let min_threads = threads.registry().config().min_threads;
         for (index, deque) in deques.into_iter().enumerate() {
+            if index >= min_threads {
+                // An elastic pool: a thread starts for this slot when work waits.
+                threads.start_empty(index, deque);
+                continue;
+            }
             // The name function is the caller's code: if it panics, the threads already
             // started are ended before the panic goes on.
             let name = match &self.thread_name {
@@ -663,6 +742,7 @@ impl PoolBuilder {
             return Err(BuildError::new(ErrorKind::Spawn(err)));
         }
         Threads::enable_spares(&threads);
+        Threads::enable_growth(&threads);
         crate::trace::pool_started(num_threads);
         Ok(WorkerPool::from_threads(threads))
     }
@@ -697,6 +777,8 @@ impl fmt::Debug for PoolBuilder {
             )
             .field("pin_threads", &self.pin_threads)
             .field("max_blocking_threads", &self.max_blocking_threads)
+            .field("min_threads", &self.min_threads)
+            .field("keep_alive", &self.keep_alive)
             .finish()
     }
 }
@@ -780,6 +862,8 @@ enum ErrorKind {
     CompensateWithoutThreshold,
     TooManyExtra(usize),
     TooManyBlocking(usize, usize),
+    MinThreads(usize, usize),
+    KeepAlive,
     BadEnv(String),
     Spawn(io::Error),
 }
@@ -812,6 +896,8 @@ impl BuildError {
                 "compensate_stalls"
             }
             ErrorKind::TooManyBlocking(..) => "max_blocking_threads",
+            ErrorKind::MinThreads(..) => "min_threads",
+            ErrorKind::KeepAlive => "keep_alive",
             ErrorKind::BadEnv(_) => NUM_THREADS_ENV,
             ErrorKind::Spawn(_) => "thread spawn",
         }
@@ -860,6 +946,11 @@ impl fmt::Display for BuildError {
                 "compensate_stalls: num_threads plus the extra workers may be at most \
                  {MAX_THREADS} (got {n} extra)"
             ),
+            ErrorKind::MinThreads(n, width) => write!(
+                f,
+                "min_threads: must be from 1 to num_threads ({width}) (got {n})"
+            ),
+            ErrorKind::KeepAlive => f.write_str("keep_alive: must be longer than zero"),
             ErrorKind::TooManyBlocking(n, room) => write!(
                 f,
                 "max_blocking_threads: num_threads, compensate_stalls and the spare workers \

@@ -32,6 +32,10 @@ pub(crate) struct PoolConfig {
     pub(crate) compensate: usize,
     /// `max_blocking_threads`: the most spare workers at once for `block_in_place`.
     pub(crate) max_blocking: usize,
+    /// `min_threads`: the workers started at first and kept (`num_threads` when not elastic).
+    pub(crate) min_threads: usize,
+    /// `keep_alive`: how long an idle worker above `min_threads` stays.
+    pub(crate) keep_alive: Duration,
     /// `record_timing`: `Some(n)` to time one task in `n` (`timing_sample`).
     pub(crate) record_timing: Option<u32>,
     pub(crate) on_thread_start: Option<StdArc<HookFn>>,
@@ -45,6 +49,11 @@ impl PoolConfig {
     /// Worker slots, the temporary workers' included.
     pub(crate) fn slots(&self) -> usize {
         self.num_threads + self.max_extra()
+    }
+
+    /// Does the pool's width change (`min_threads` below `num_threads`)?
+    pub(crate) fn elastic(&self) -> bool {
+        self.min_threads < self.num_threads
     }
 
     /// Slots for temporary workers: for stalls, then for `block_in_place`.

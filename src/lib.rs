@@ -67,6 +67,8 @@
 //!   | shutdown requested | `INFO` | `mode`: `graceful`, `now` or `timeout` |
 //!   | pool stopped (its last worker left) | `INFO` | |
 //!   | worker replaced | `WARN` | `worker` |
+//!   | worker started, work waits (`min_threads`) | `DEBUG` | `worker` |
+//!   | worker left, idle for `keep_alive` | `DEBUG` | `worker` |
 //!   | restart intensity reached | `WARN` | `max`, `period_ms` |
 //!   | stall detected | `WARN` | `worker`, `running_ms` |
 //!   | panic caught in user code | `WARN` | `worker` (if on one), `panic` (its message) |
@@ -112,8 +114,9 @@ pub use backpressure::SpawnError;
 pub use blocking::block_in_place;
 pub use broadcast::BroadcastContext;
 pub use builder::{
-    BuildError, DEFAULT_FAIRNESS_INTERVAL, DEFAULT_RESTART_MAX, DEFAULT_RESTART_PERIOD,
-    DEFAULT_TIMING_SAMPLE, MAX_THREADS, MIN_STACK_SIZE, NUM_THREADS_ENV, PoolBuilder,
+    BuildError, DEFAULT_FAIRNESS_INTERVAL, DEFAULT_KEEP_ALIVE, DEFAULT_RESTART_MAX,
+    DEFAULT_RESTART_PERIOD, DEFAULT_TIMING_SAMPLE, MAX_THREADS, MIN_STACK_SIZE, NUM_THREADS_ENV,
+    PoolBuilder,
 };
 pub use error::TaskError;
 pub use global::{

@@ -90,7 +90,11 @@ impl Registry {
                 CachePadded::new(AtomicUsize::new(0)),
                 CachePadded::new(AtomicUsize::new(0)),
             ],
-            sleep: Sleep::new(config.num_threads, config.max_extra()),
+            sleep: {
+                let sleep = Sleep::new(config.num_threads, config.max_extra());
+                sleep.start_dormant(config.num_threads - config.min_threads);
+                sleep
+            },
             share_requests: (0..slots).map(|_| Arc::default()).collect(),
             limit: config.max_queued.map(|max| Arc::new(Limit::new(max))),
             stall_watch: config.stall_threshold.map(|threshold| {
@@ -266,6 +270,9 @@ impl Registry {
             self.broadcasts[index].push(job);
         }
         self.sleep.wake_every();
+        // Every worker must run its own: in an elastic pool, start the missing ones (a worker
+        // that leaves meanwhile looks at its queue once more, see `Threads::leave_slot`).
+        self.sleep.grow(true);
         if self.sleep.is_terminated() {
             self.drain_broadcasts();
         }

@@ -37,6 +37,7 @@ use crate::loom::sync::Arc;
 use crate::loom::sync::{Condvar, Mutex};
 use crate::loom::thread;
 use crate::registry::Registry;
+use crate::sleep::GrowFn;
 use crate::stall::StallWatch;
 use crate::worker::{self, Exit};
 
@@ -48,6 +49,9 @@ type Deques = [Worker<JobRef>; LANES];
 enum Role {
     /// The worker of its slot (a replacement).
     Worker,
+    /// The worker of an empty slot of an elastic pool, started because work waits: it starts
+    /// counted as searching, like a worker woken for work.
+    Grown,
     /// A temporary worker (stall compensation).
     Temp,
 }
@@ -68,6 +72,9 @@ pub(crate) struct Threads {
     temp_slots: Mutex<Vec<(usize, Deques)>>,
     /// Each worker slot's standby thread, once the slot has had a replacement.
     standbys: Mutex<Standbys>,
+    /// The worker slots without a thread (an elastic pool), with their deques; held while a
+    /// thread is started for one ([`grow`](Self::grow)).
+    empty_slots: Mutex<Vec<(usize, Deques)>>,
 }
 
 #[derive(Default)]
@@ -148,6 +155,72 @@ impl Threads {
                 slots: (0..workers).map(|_| None).collect(),
                 ended: false,
             }),
+            empty_slots: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Leaves worker slot `index` without a thread for now (an elastic pool starts
+    /// `min_threads` workers); the builder calls this instead of
+    /// [`start_worker`](Self::start_worker) for the others.
+    pub(crate) fn start_empty(&self, index: usize, deques: Deques) {
+        *self.live.lock() -= 1;
+        self.empty_slots.lock().push((index, deques));
+    }
+
+    /// Lets the sleep state start threads for empty slots (see `Sleep::notify_work`), if the
+    /// pool is elastic. As with [`enable_spares`](Self::enable_spares), the last worker to
+    /// exit takes the function back.
+    pub(crate) fn enable_growth(this: &Arc<Self>) {
+        if !this.registry.config().elastic() {
+            return;
+        }
+        let threads = this.clone();
+        this.registry
+            .sleep
+            .set_grow(Some(GrowFn(StdArc::new(move |all| {
+                Self::grow(&threads, all)
+            }))));
+    }
+
+    /// Starts a thread for one empty slot (`all`: for every one), unless the pool has ended.
+    fn grow(this: &Arc<Self>, all: bool) {
+        let mut empty = this.empty_slots.lock();
+        loop {
+            if this.registry.sleep.is_terminated() {
+                return;
+            }
+            let Some((index, deques)) = empty.pop() else {
+                return;
+            };
+            this.registry.sleep.slot_filled();
+            *this.live.lock() += 1;
+            if let Err(deques) = Self::start_with(this, index, Role::Grown, deques) {
+                // No thread now; the next announcement of work tries again.
+                empty.push((index, deques));
+                *this.live.lock() -= 1;
+                this.registry.sleep.slot_unfilled();
+                return;
+            }
+            crate::trace::worker_started(index);
+            if !all {
+                return;
+            }
+        }
+    }
+
+    /// Worker `index` left an elastic pool, idle: its slot becomes empty, with its deques
+    /// (and its standby, if it had one, leaves). If work showed up meanwhile, a thread is
+    /// started again (the leaving worker may have been the one a submitter counted on).
+    fn leave_slot(this: &Arc<Self>, index: usize, deques: Deques) {
+        if let Some(standby) = this.standbys.lock().slots[index].take() {
+            standby.end();
+        }
+        this.empty_slots.lock().push((index, deques));
+        let registry = &this.registry;
+        registry.sleep.slot_emptied();
+        crate::loom::sync::atomic::fence(crate::loom::sync::atomic::Ordering::SeqCst);
+        if registry.has_work() || registry.has_broadcast(index) {
+            Self::grow(this, false);
         }
     }
 
@@ -175,15 +248,20 @@ impl Threads {
     ) -> io::Result<()> {
         let threads = this.clone();
         this.spawn_thread(this.thread_builder(name), move || {
-            Self::worker_body(&threads, index, deques)
+            Self::worker_body(&threads, index, deques, false)
         })
     }
 
     /// The body of worker `index`'s thread.
-    fn worker_body(this: &Arc<Self>, index: usize, deques: Deques) {
-        match worker::run(this.registry.clone(), index, deques) {
+    fn worker_body(this: &Arc<Self>, index: usize, deques: Deques, searching: bool) {
+        match worker::run(this.registry.clone(), index, deques, searching) {
             Exit::Terminate => this.worker_exited(),
             Exit::Replace(deques) => Self::replace_worker(this, index, deques),
+            Exit::Leave(deques) => {
+                crate::trace::worker_left(index);
+                Self::leave_slot(this, index, deques);
+                this.worker_exited();
+            }
         }
     }
 
@@ -235,7 +313,7 @@ impl Threads {
         let builder = this.thread_builder(this.registry.config().thread_name(index));
         let body = move || {
             if let Some(deques) = waiting.wait() {
-                Self::worker_body(&threads, index, deques);
+                Self::worker_body(&threads, index, deques, false);
             }
         };
         if this.spawn_thread(builder, body).is_err() {
@@ -275,7 +353,8 @@ impl Threads {
             drop(inside);
             if let Some(deques) = deques {
                 match role {
-                    Role::Worker => Self::worker_body(&threads, index, deques),
+                    Role::Worker => Self::worker_body(&threads, index, deques, false),
+                    Role::Grown => Self::worker_body(&threads, index, deques, true),
                     Role::Temp => threads.temp_body(index, deques),
                 }
             }
@@ -368,6 +447,7 @@ impl Threads {
             }
             self.end_standbys();
             registry.clear_spare_starter();
+            registry.sleep.set_grow(None);
             crate::trace::pool_stopped();
             self.all_exited.notify_all();
         }

@@ -22,6 +22,14 @@ mod imp {
         tracing::warn!(target: "stealpool", worker, "worker replaced by a fresh thread");
     }
 
+    pub(crate) fn worker_started(worker: usize) {
+        tracing::debug!(target: "stealpool", worker, "worker started: work waits (min_threads)");
+    }
+
+    pub(crate) fn worker_left(worker: usize) {
+        tracing::debug!(target: "stealpool", worker, "worker left: idle for keep_alive");
+    }
+
     pub(crate) fn restart_limit_reached(max: u32, period: std::time::Duration) {
         let period_ms = period.as_millis() as u64;
         tracing::warn!(
@@ -58,6 +66,12 @@ mod imp {
 
     #[inline(always)]
     pub(crate) fn worker_replaced(_: usize) {}
+
+    #[inline(always)]
+    pub(crate) fn worker_started(_: usize) {}
+
+    #[inline(always)]
+    pub(crate) fn worker_left(_: usize) {}
 
     #[inline(always)]
     pub(crate) fn restart_limit_reached(_: u32, _: std::time::Duration) {}

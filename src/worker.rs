@@ -483,13 +483,24 @@ impl WorkerThread {
                 None => {
                     let probe = || self.has_work_for_me();
                     self.counters.parked();
-                    match self
-                        .registry
-                        .sleep
-                        .sleep(self.index, SleepKind::Idle, true, &probe)
-                    {
+                    let config = self.registry.config();
+                    // An elastic pool's worker may leave after `keep_alive` asleep.
+                    let deadline = config.elastic().then(|| Instant::now() + config.keep_alive);
+                    match self.registry.sleep.sleep_until(
+                        self.index,
+                        SleepKind::Idle,
+                        true,
+                        &probe,
+                        deadline,
+                    ) {
                         Wakeup::Resumed => searching.set(true),
                         Wakeup::Terminate => return LoopEnd::Terminate,
+                        Wakeup::Expired => {
+                            searching.set(false);
+                            if self.registry.sleep.try_leave(config.min_threads) {
+                                return LoopEnd::Leave;
+                            }
+                        }
                     }
                 }
             }
@@ -623,6 +634,8 @@ impl WorkerThread {
             self.counters.parked();
             match sleep.sleep(self.index, SleepKind::Idle, searching.get(), &probe) {
                 Wakeup::Resumed => searching.set(true),
+                // Only with a deadline, which this sleep has not.
+                Wakeup::Expired => searching.set(false),
                 Wakeup::Terminate => return leave(true),
             }
         }
@@ -770,6 +783,9 @@ enum LoopEnd {
     Terminate,
     /// User code panicked on this thread; a fresh thread takes over.
     Retire,
+    /// An elastic pool's worker was idle for `keep_alive`, with more than `min_threads`
+    /// running: the thread leaves and the slot becomes empty.
+    Leave,
 }
 
 /// How a worker thread's body ended, for `crate::threads` to act on.
@@ -779,6 +795,9 @@ pub(crate) enum Exit {
     /// The thread retired after a panic, or something unwound out of its loop: a fresh
     /// thread takes over the slot and these deques, with every job still in them.
     Replace([Worker<JobRef>; LANES]),
+    /// The worker left an elastic pool, idle: the slot becomes empty, keeping these deques
+    /// for the next thread started for it.
+    Leave([Worker<JobRef>; LANES]),
 }
 
 /// Runs `steal` until it gives a definite answer (crossbeam's `Retry` means a race with
@@ -853,18 +872,24 @@ pub(crate) fn run_temp(
 
 /// The body of worker thread `index`, which serves the slot until the pool ends or the
 /// thread must be replaced.
-pub(crate) fn run(registry: Arc<Registry>, index: usize, deques: [Worker<JobRef>; LANES]) -> Exit {
+pub(crate) fn run(
+    registry: Arc<Registry>,
+    index: usize,
+    deques: [Worker<JobRef>; LANES],
+    searching: bool,
+) -> Exit {
     // Tasks catch their own panics, and hooks are caught where they run, so nothing should
     // unwind out of the loop; if something does (a bug), the worker is replaced rather than
     // lost: a new thread takes over its slot and its deques, with every job still in them.
-    let (outcome, worker) = run_as(
-        WorkerThread::new(registry, index, deques),
-        WorkerThread::main_loop,
-    );
+    let worker = WorkerThread::new(registry, index, deques);
+    // A worker started for work that waits is counted as searching already.
+    worker.searching.set(searching);
+    let (outcome, worker) = run_as(worker, WorkerThread::main_loop);
     match outcome {
         Ok(LoopEnd::Terminate) => Exit::Terminate,
         // Between tasks, not searching: the slot and the deques pass to a fresh thread.
         Ok(LoopEnd::Retire) => Exit::Replace(worker.deques),
+        Ok(LoopEnd::Leave) => Exit::Leave(worker.deques),
         Err(payload) => {
             crate::unwind::drop_quietly(payload);
             if worker.searching.get() {

@@ -288,4 +288,13 @@ fn rayon_core_surface_as_the_contract_shows() {
         })
     });
     assert_eq!(count.into_inner(), 2);
+    // min_threads(n) and keep_alive(d): an elastic pool (issue 14, item 5).
+    let elastic = WorkerPool::builder()
+        .num_threads(2)
+        .min_threads(1)
+        .keep_alive(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    assert_eq!(elastic.num_threads(), 2);
+    assert_eq!(elastic.spawn(|| 1u8).join().unwrap(), 1);
 }

@@ -64,6 +64,7 @@ fn worker_loop(sleep: &Sleep, queue: &Queue, index: usize, quota: usize) -> usiz
         match sleep.sleep(index, SleepKind::Idle, true, &|| !queue.is_empty()) {
             Wakeup::Resumed => searching = true,
             Wakeup::Terminate => return taken,
+            Wakeup::Expired => unreachable!("no deadline"),
         }
     }
 }
@@ -278,5 +279,42 @@ fn a_broadcast_reaches_a_worker_going_to_sleep() {
         own.push();
         sleep.wake_every();
         worker.join().unwrap();
+    });
+}
+
+/// An elastic pool's worker leaves (`try_leave`, `slot_emptied`, a fence, one more look at
+/// the queues, as `Threads::leave_slot` does) while a submitter pushes with every other worker
+/// busy: either the leaving worker sees the job and starts a worker for its slot again, or
+/// the submitter sees the empty slot and does; the job is never left without a worker.
+#[test]
+fn a_job_pushed_while_a_worker_leaves_gets_a_worker() {
+    loom::model(|| {
+        let sleep = Arc::new(Sleep::new(2, 0));
+        let queue = Arc::new(Queue::new());
+        let grown = Arc::new(AtomicUsize::new(0));
+        {
+            let grown = grown.clone();
+            sleep.set_grow(Some(GrowFn(std::sync::Arc::new(move |_| {
+                grown.fetch_add(1, Ordering::SeqCst);
+            }))));
+        }
+        let leaving = {
+            let (sleep, queue) = (sleep.clone(), queue.clone());
+            thread::spawn(move || {
+                assert!(sleep.try_leave(1));
+                sleep.slot_emptied();
+                fence(Ordering::SeqCst);
+                if !queue.is_empty() {
+                    sleep.grow(false);
+                }
+            })
+        };
+        submit(&sleep, &queue);
+        leaving.join().unwrap();
+        assert!(
+            grown.load(Ordering::SeqCst) >= 1,
+            "the job was left without a worker"
+        );
+        sleep.set_grow(None);
     });
 }

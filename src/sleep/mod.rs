@@ -51,6 +51,9 @@ pub(crate) enum Wakeup {
     Resumed,
     /// The pool is closed and quiescent: leave the main loop.
     Terminate,
+    /// The deadline of [`Sleep::sleep_until`] passed and nobody woke the worker: it is no
+    /// longer registered, nor counted as searching.
+    Expired,
 }
 
 #[derive(Debug)]
@@ -96,6 +99,21 @@ pub(crate) struct Sleep {
     /// Temporary workers that count towards the number wanted: those alive, less those that
     /// have decided to leave.
     temps_active: AtomicUsize,
+    /// Worker slots without a thread (an elastic pool, `PoolBuilder::min_threads`).
+    dormant: AtomicUsize,
+    /// Starts a thread for empty slots: one (`false`), or every one (`true`); set by
+    /// `crate::threads`, which owns the threads.
+    grow: Mutex<Option<GrowFn>>,
+}
+
+/// See [`Sleep::set_grow`].
+#[derive(Clone)]
+pub(crate) struct GrowFn(pub(crate) std::sync::Arc<dyn Fn(bool) + Send + Sync>);
+
+impl std::fmt::Debug for GrowFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GrowFn")
+    }
 }
 
 impl Sleep {
@@ -118,7 +136,78 @@ impl Sleep {
             workers: AtomicUsize::new(workers),
             temps: AtomicUsize::new(0),
             temps_active: AtomicUsize::new(0),
+            dormant: AtomicUsize::new(0),
+            grow: Mutex::new(None),
         }
+    }
+
+    /// `n` of the worker slots start without a thread (an elastic pool).
+    pub(crate) fn start_dormant(&self, n: usize) {
+        self.workers.fetch_sub(n, Ordering::SeqCst);
+        self.dormant.fetch_add(n, Ordering::SeqCst);
+    }
+
+    /// Lets submitters start threads for empty slots (see [`notify_work`](Self::notify_work));
+    /// `None` takes the function back (the pool has ended).
+    pub(crate) fn set_grow(&self, grow: Option<GrowFn>) {
+        let old = std::mem::replace(&mut *self.grow.lock(), grow);
+        drop(old);
+    }
+
+    /// Starts a thread for one empty slot (`all`: for every one), if the pool has any.
+    pub(crate) fn grow(&self, all: bool) {
+        if self.dormant.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let grow = self.grow.lock().clone();
+        if let Some(grow) = grow {
+            (grow.0)(all);
+        }
+    }
+
+    /// A worker whose idle sleep expired asks to leave: true (and it no longer counts as one
+    /// of the workers) if more than `min` are running.
+    pub(crate) fn try_leave(&self, min: usize) -> bool {
+        let mut workers = self.workers.load(Ordering::SeqCst);
+        while workers > min {
+            match self.workers.compare_exchange(
+                workers,
+                workers - 1,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => workers = actual,
+            }
+        }
+        false
+    }
+
+    /// A slot became empty (its worker left after [`try_leave`](Self::try_leave), or a
+    /// thread for it could not be started).
+    pub(crate) fn slot_emptied(&self) {
+        self.dormant.fetch_add(1, Ordering::SeqCst);
+        if self.closed.load(Ordering::SeqCst) {
+            // The workers left may all be asleep now, with nobody to end the pool.
+            self.try_terminate();
+        }
+    }
+
+    /// A thread could not be started for a slot after [`slot_filled`](Self::slot_filled):
+    /// the slot is empty again.
+    pub(crate) fn slot_unfilled(&self) {
+        self.state.fetch_sub(SEARCHING_ONE, Ordering::SeqCst);
+        self.workers.fetch_sub(1, Ordering::SeqCst);
+        self.slot_emptied();
+    }
+
+    /// A thread is being started for an empty slot: it counts as a worker from now on, and
+    /// as searching (it was started for work that waits, like a woken sleeper, and hands
+    /// the search on when it finds some: see [`stop_searching`](Self::stop_searching)).
+    pub(crate) fn slot_filled(&self) {
+        self.workers.fetch_add(1, Ordering::SeqCst);
+        self.dormant.fetch_sub(1, Ordering::SeqCst);
+        self.state.fetch_add(SEARCHING_ONE, Ordering::SeqCst);
     }
 
     /// A temporary worker is about to start: it counts as alive and active from now on.
@@ -186,10 +275,18 @@ impl Sleep {
     pub(crate) fn stop_searching(&self, has_work: impl Fn() -> bool) {
         let prev = self.state.fetch_sub(SEARCHING_ONE, Ordering::SeqCst);
         debug_assert!(searching(prev) >= 1);
-        if searching(prev) == 1 && sleeping(prev) > 0 {
-            fence(Ordering::SeqCst);
-            if has_work() {
-                self.wake_one();
+        if searching(prev) == 1 {
+            if sleeping(prev) > 0 {
+                fence(Ordering::SeqCst);
+                if has_work() {
+                    self.wake_one();
+                }
+            } else if self.dormant.load(Ordering::SeqCst) > 0 {
+                // Nobody to wake, but an empty slot: the search carries on in a new worker.
+                fence(Ordering::SeqCst);
+                if has_work() {
+                    self.grow(false);
+                }
             }
         }
     }
@@ -199,8 +296,13 @@ impl Sleep {
     pub(crate) fn notify_work(&self) {
         fence(Ordering::SeqCst);
         let state = self.state.load(Ordering::SeqCst);
-        if searching(state) == 0 && sleeping(state) > 0 {
-            self.wake_one();
+        if searching(state) == 0 {
+            if sleeping(state) > 0 {
+                self.wake_one();
+            } else if self.dormant.load(Ordering::SeqCst) > 0 {
+                // Every worker is busy and a slot is empty: start a worker for it.
+                self.grow(false);
+            }
         }
     }
 
@@ -222,6 +324,20 @@ impl Sleep {
     pub(crate) fn wake_worker(&self, index: usize) {
         self.unregister(index);
         self.slots[index].notify();
+    }
+
+    /// Removes `index` from the sleepers if it is there, without counting it as searching.
+    /// True if it was there.
+    fn unregister_idle(&self, index: usize) -> bool {
+        let mut sleepers = self.sleepers.lock();
+        match sleepers.iter().position(|s| s.index == index) {
+            Some(pos) => {
+                sleepers.swap_remove(pos);
+                self.state.fetch_sub(SLEEPING_ONE, Ordering::SeqCst);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Removes `index` from the sleepers if it is there, counting it as searching.
@@ -294,6 +410,21 @@ impl Sleep {
         searching: bool,
         probe: &dyn Fn() -> bool,
     ) -> Wakeup {
+        self.sleep_until(index, kind, searching, probe, None)
+    }
+
+    /// [`sleep`](Self::sleep), but with a `deadline` the sleep may also end with
+    /// [`Wakeup::Expired`]: nobody woke the worker by then, and it is no longer registered
+    /// (nor counted as searching). If a waker took it off the list just as the deadline
+    /// passed, that wake-up wins: [`Wakeup::Resumed`].
+    pub(crate) fn sleep_until(
+        &self,
+        index: usize,
+        kind: SleepKind,
+        searching: bool,
+        probe: &dyn Fn() -> bool,
+        deadline: Option<std::time::Instant>,
+    ) -> Wakeup {
         let slot = &self.slots[index];
         *slot.notified.lock() = false;
         {
@@ -324,7 +455,21 @@ impl Sleep {
 
         let mut notified = slot.notified.lock();
         while !*notified {
-            notified = slot.cond.wait(notified);
+            match deadline {
+                None => notified = slot.cond.wait(notified),
+                Some(deadline) => {
+                    let (guard, timed_out) = slot.cond.wait_until(notified, deadline);
+                    notified = guard;
+                    if timed_out && !*notified {
+                        drop(notified);
+                        if self.unregister_idle(index) {
+                            return Wakeup::Expired;
+                        }
+                        // A waker took us off the list: its notification is on its way.
+                        return Wakeup::Resumed;
+                    }
+                }
+            }
         }
         drop(notified);
         // A wake-up that raced with our registration may have left us listed.

@@ -181,6 +181,7 @@ fn worker_loop(pool: &ModelPool) {
         }
         match sleep.sleep(0, SleepKind::Idle, true, &probe) {
             Wakeup::Resumed => {}
+            Wakeup::Expired => unreachable!("no deadline"),
             Wakeup::Terminate => {
                 drain(pool);
                 return;
