@@ -245,7 +245,7 @@ where
 /// need not be `Send` and may borrow what is not `Sync`; the tasks it spawns run on the
 /// current pool (the pool whose worker calls it, else the global pool).
 ///
-/// On a worker this is [`scope`]. Off every pool the calling thread is not one of the pool's
+/// On a worker this is [`scope`](fn@scope). Off every pool the calling thread is not one of the pool's
 /// workers: it queues the tasks and then parks until they are done, without running any.
 /// If the global pool was shut down ([`shutdown_global`]), the tasks run on the calling
 /// thread, one after another; a task the pool refuses while it shuts down runs on the thread
