@@ -65,11 +65,21 @@ use crate::worker::WorkerThread;
 /// # Not the default
 ///
 /// No wait is isolated unless it is inside `isolate`, not even [`JoinHandle::join`] inside a
-/// task (a candidate, because a join that helps can pick up anything). An isolated
-/// `JoinHandle::join` could not run the very task it waits for when that task still sits on
-/// the worker's own deque (the usual case right after `spawn`), so on a one-thread pool it
-/// would deadlock where the helping join works; and a helping wait is faster wherever
-/// waiters have other useful work (see `docs/bench/history.md`, "isolate").
+/// task, the candidate the question was asked about (a join that helps can pick up
+/// anything). Decided on two grounds:
+/// - An isolated `JoinHandle::join` cannot run the very task it waits for when that task still
+///   sits on the worker's own deque, below the region (the usual case right after `spawn`): on
+///   a one-thread pool it would never return where the helping join works, and on more threads
+///   it waits for a thief instead of running the task itself.
+/// - It is not free where isolation is possible. Measured on 2 threads
+///   (`benches/waits.rs`, `docs/bench/history.md`, "waits (block_in_place, isolate)"): a
+///   spawn tree whose nodes spawn and join inside `isolate` takes 1.22x the plain tree; a
+///   `join` wrapped in `isolate` at every node of `fib(25)` takes 5.5x (entering a region at
+///   every node); one `isolate` around a whole computation, or around scopes whose waits
+///   have their own work to run, costs nothing measurable (0.99x, 1.00x).
+///
+/// So isolation is opt-in: wrap the waits that hold a lock (or anything else a stolen task
+/// might need) in `isolate`, at the coarsest level that covers them.
 ///
 /// [`JoinHandle::join`]: crate::JoinHandle::join
 pub fn isolate<OP, R>(op: OP) -> R
