@@ -23,6 +23,11 @@ fn global_pool() -> &'static WorkerPool {
     GLOBAL.get_or_init(builder::build_default)
 }
 
+/// The global pool's registry (built on first use).
+pub(crate) fn global_registry() -> &'static Arc<Registry> {
+    global_pool().registry()
+}
+
 /// [`PoolBuilder::build_global`]: builds the pool and makes it the global one, unless there
 /// is one already.
 pub(crate) fn build_global(builder: PoolBuilder) -> Result<(), BuildError> {

@@ -21,6 +21,19 @@ fn pool(threads: usize, max_blocking: Option<usize>, prefix: &'static str) -> Wo
     builder.build().unwrap()
 }
 
+/// How many threads are named `{prefix}*`, once at least `n` are: a new thread takes its name
+/// a moment after it starts. When `n` is 1 (no spare expected), it also lets 20 ms pass first,
+/// so that a spare started by mistake would have its name by then.
+fn named_at_least(prefix: &str, n: usize) -> usize {
+    wait_for("the threads to take their names", || {
+        threads_named(prefix) >= n
+    });
+    if n == 1 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    threads_named(prefix)
+}
+
 /// The pool's only worker blocks until another task of the same pool opens the gate: that
 /// task can only run on a spare. Without compensation this never finishes (the watchdog of
 /// `join_within` fails the test).
@@ -53,7 +66,7 @@ fn max_blocking_threads_zero_turns_compensation_off() {
             _ => "bip-0",
         };
         let pool = pool(1, max, prefix);
-        let seen = pool.install(|| stealpool::block_in_place(|| threads_named(prefix)));
+        let seen = pool.install(|| stealpool::block_in_place(|| named_at_least(prefix, expected)));
         assert_eq!(seen, expected, "max_blocking_threads {max:?}");
         wait_for("the spare to leave", || threads_named(prefix) == 1);
     }
@@ -81,7 +94,11 @@ fn the_bound_holds_across_the_pool() {
             .collect();
         inside.wait();
         // Both are inside `op`, so both have asked for their spare.
-        assert_eq!(threads_named(prefix), 2 + spares, "max {max:?}");
+        assert_eq!(
+            named_at_least(prefix, 2 + spares),
+            2 + spares,
+            "max {max:?}"
+        );
         release.open();
         for h in handles {
             join_within(h, "a blocking task").unwrap();
@@ -124,7 +141,7 @@ fn a_sleeping_spare_takes_work_that_arrives_later() {
 fn nesting_and_panics() {
     let pool = pool(1, None, "bip-n");
     let nested = pool.install(|| {
-        stealpool::block_in_place(|| stealpool::block_in_place(|| threads_named("bip-n")))
+        stealpool::block_in_place(|| stealpool::block_in_place(|| named_at_least("bip-n", 2)))
     });
     assert_eq!(nested, 2);
     let caught = pool.install(|| {

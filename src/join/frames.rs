@@ -72,6 +72,12 @@ impl Frames {
         f(unsafe { &mut *self.private.get() })
     }
 
+    /// Has another worker asked this one for work since it last shared a frame?
+    #[inline]
+    pub(crate) fn wanted(&self) -> bool {
+        self.request.is_set()
+    }
+
     /// True when this worker already holds enough private frames and nobody has asked it to
     /// share: then a new join need not record a frame at all.
     #[inline]

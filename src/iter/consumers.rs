@@ -1,0 +1,341 @@
+//! The consumers behind `for_each`, `sum`, `collect` and the others. Each is a [`Piecewise`]:
+//! a piece starts from a value, folds its items into it (statically dispatched, so a piece's
+//! loop is the sequential loop), and two pieces' values combine left before right.
+
+use std::cmp::Ordering as CmpOrdering;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::ParallelIterator;
+use super::on_pool;
+use super::plumbing::{Consumer, Folder};
+
+/// A consumer described piece by piece.
+trait Piecewise<T>: Sync {
+    /// A piece's value.
+    type Acc: Send;
+    /// The value of a piece without items.
+    fn start(&self) -> Self::Acc;
+    /// Folds the next items of a piece into its value.
+    fn fold<I: Iterator<Item = T>>(&self, acc: Self::Acc, items: I) -> Self::Acc;
+    /// The value of two adjacent pieces, `left` first.
+    fn combine(&self, left: Self::Acc, right: Self::Acc) -> Self::Acc;
+    /// The answer is known: the rest need not be looked at.
+    fn done(&self) -> bool {
+        false
+    }
+}
+
+/// A [`Piecewise`] as a [`Consumer`].
+struct Pieces<'a, W>(&'a W);
+
+/// The folder of [`Pieces`].
+struct PieceFolder<'a, W, A> {
+    what: &'a W,
+    acc: A,
+}
+
+impl<'a, T, W: Piecewise<T>> Consumer<T> for Pieces<'a, W> {
+    type Folder = PieceFolder<'a, W, W::Acc>;
+    type Result = W::Acc;
+
+    fn folder(&self) -> PieceFolder<'a, W, W::Acc> {
+        PieceFolder {
+            what: self.0,
+            acc: self.0.start(),
+        }
+    }
+
+    fn combine(&self, left: W::Acc, right: W::Acc) -> W::Acc {
+        self.0.combine(left, right)
+    }
+
+    fn done(&self) -> bool {
+        self.0.done()
+    }
+}
+
+impl<T, W: Piecewise<T>> Folder<T> for PieceFolder<'_, W, W::Acc> {
+    type Result = W::Acc;
+
+    fn consume_iter<I: Iterator<Item = T>>(self, items: I) -> Self {
+        PieceFolder {
+            acc: self.what.fold(self.acc, items),
+            what: self.what,
+        }
+    }
+
+    fn complete(self) -> W::Acc {
+        self.acc
+    }
+}
+
+/// Runs `iter` into `what` on a worker and returns the whole's value.
+fn run<I: ParallelIterator, W: Piecewise<I::Item>>(iter: I, what: W) -> W::Acc {
+    let consumer = Pieces(&what);
+    on_pool(|| iter.drive_unindexed(&consumer))
+}
+
+struct ForEach<F>(F);
+impl<T, F: Fn(T) + Sync> Piecewise<T> for ForEach<F> {
+    type Acc = ();
+    fn start(&self) {}
+    fn fold<I: Iterator<Item = T>>(&self, (): (), items: I) {
+        items.for_each(&self.0);
+    }
+    fn combine(&self, (): (), (): ()) {}
+}
+
+pub(super) fn for_each<I: ParallelIterator, F: Fn(I::Item) + Sync + Send>(iter: I, f: F) {
+    run(iter, ForEach(f));
+}
+
+struct Sum<S>(std::marker::PhantomData<fn() -> S>);
+impl<T, S> Piecewise<T> for Sum<S>
+where
+    S: Send + std::iter::Sum<T> + std::iter::Sum<S>,
+{
+    type Acc = S;
+    fn start(&self) -> S {
+        std::iter::empty::<T>().sum()
+    }
+    fn fold<I: Iterator<Item = T>>(&self, acc: S, items: I) -> S {
+        [acc, items.sum::<S>()].into_iter().sum()
+    }
+    fn combine(&self, left: S, right: S) -> S {
+        [left, right].into_iter().sum()
+    }
+}
+
+pub(super) fn sum<I, S>(iter: I) -> S
+where
+    I: ParallelIterator,
+    S: Send + std::iter::Sum<I::Item> + std::iter::Sum<S>,
+{
+    run(iter, Sum(std::marker::PhantomData))
+}
+
+struct Product<P>(std::marker::PhantomData<fn() -> P>);
+impl<T, P> Piecewise<T> for Product<P>
+where
+    P: Send + std::iter::Product<T> + std::iter::Product<P>,
+{
+    type Acc = P;
+    fn start(&self) -> P {
+        std::iter::empty::<T>().product()
+    }
+    fn fold<I: Iterator<Item = T>>(&self, acc: P, items: I) -> P {
+        [acc, items.product::<P>()].into_iter().product()
+    }
+    fn combine(&self, left: P, right: P) -> P {
+        [left, right].into_iter().product()
+    }
+}
+
+pub(super) fn product<I, P>(iter: I) -> P
+where
+    I: ParallelIterator,
+    P: Send + std::iter::Product<I::Item> + std::iter::Product<P>,
+{
+    run(iter, Product(std::marker::PhantomData))
+}
+
+struct Count;
+impl<T> Piecewise<T> for Count {
+    type Acc = usize;
+    fn start(&self) -> usize {
+        0
+    }
+    fn fold<I: Iterator<Item = T>>(&self, acc: usize, items: I) -> usize {
+        acc + items.count()
+    }
+    fn combine(&self, left: usize, right: usize) -> usize {
+        left + right
+    }
+}
+
+pub(super) fn count<I: ParallelIterator>(iter: I) -> usize {
+    run(iter, Count)
+}
+
+struct Reduce<ID, OP> {
+    identity: ID,
+    op: OP,
+}
+impl<T: Send, ID, OP> Piecewise<T> for Reduce<ID, OP>
+where
+    ID: Fn() -> T + Sync,
+    OP: Fn(T, T) -> T + Sync,
+{
+    type Acc = T;
+    fn start(&self) -> T {
+        (self.identity)()
+    }
+    fn fold<I: Iterator<Item = T>>(&self, acc: T, items: I) -> T {
+        items.fold(acc, &self.op)
+    }
+    fn combine(&self, left: T, right: T) -> T {
+        (self.op)(left, right)
+    }
+}
+
+pub(super) fn reduce<I, ID, OP>(iter: I, identity: ID, op: OP) -> I::Item
+where
+    I: ParallelIterator,
+    ID: Fn() -> I::Item + Sync + Send,
+    OP: Fn(I::Item, I::Item) -> I::Item + Sync + Send,
+{
+    run(iter, Reduce { identity, op })
+}
+
+/// The least (`last` false: the first of equal ones) or greatest (`last` true: the last of
+/// equal ones) item by `cmp`.
+struct Extreme<F> {
+    cmp: F,
+    greatest: bool,
+}
+
+impl<F> Extreme<F> {
+    fn pick<T>(&self, kept: T, next: T) -> T
+    where
+        F: Fn(&T, &T) -> CmpOrdering,
+    {
+        let order = (self.cmp)(&next, &kept);
+        let take_next = if self.greatest {
+            order != CmpOrdering::Less
+        } else {
+            order == CmpOrdering::Less
+        };
+        if take_next { next } else { kept }
+    }
+}
+
+impl<T: Send, F: Fn(&T, &T) -> CmpOrdering + Sync> Piecewise<T> for Extreme<F> {
+    type Acc = Option<T>;
+    fn start(&self) -> Option<T> {
+        None
+    }
+    fn fold<I: Iterator<Item = T>>(&self, acc: Option<T>, items: I) -> Option<T> {
+        items.fold(acc, |kept, next| match kept {
+            None => Some(next),
+            Some(kept) => Some(self.pick(kept, next)),
+        })
+    }
+    fn combine(&self, left: Option<T>, right: Option<T>) -> Option<T> {
+        match (left, right) {
+            (Some(l), Some(r)) => Some(self.pick(l, r)),
+            (l, r) => l.or(r),
+        }
+    }
+}
+
+pub(super) fn min_by<I, F>(iter: I, cmp: F) -> Option<I::Item>
+where
+    I: ParallelIterator,
+    F: Fn(&I::Item, &I::Item) -> CmpOrdering + Sync + Send,
+{
+    run(
+        iter,
+        Extreme {
+            cmp,
+            greatest: false,
+        },
+    )
+}
+
+pub(super) fn max_by<I, F>(iter: I, cmp: F) -> Option<I::Item>
+where
+    I: ParallelIterator,
+    F: Fn(&I::Item, &I::Item) -> CmpOrdering + Sync + Send,
+{
+    run(
+        iter,
+        Extreme {
+            cmp,
+            greatest: true,
+        },
+    )
+}
+
+/// `any` and `find_any`: a piece stops at its first match, and tells the others to stop.
+struct Find<P> {
+    pred: P,
+    found: AtomicBool,
+}
+
+impl<T: Send, P: Fn(&T) -> bool + Sync> Piecewise<T> for Find<P> {
+    type Acc = Option<T>;
+    fn start(&self) -> Option<T> {
+        None
+    }
+    fn fold<I: Iterator<Item = T>>(&self, acc: Option<T>, mut items: I) -> Option<T> {
+        if acc.is_some() || self.done() {
+            return acc;
+        }
+        let hit = items.find(|item| (self.pred)(item));
+        if hit.is_some() {
+            self.found.store(true, Ordering::Relaxed);
+        }
+        hit
+    }
+    fn combine(&self, left: Option<T>, right: Option<T>) -> Option<T> {
+        left.or(right)
+    }
+    fn done(&self) -> bool {
+        self.found.load(Ordering::Relaxed)
+    }
+}
+
+pub(super) fn find_any<I, P>(iter: I, pred: P) -> Option<I::Item>
+where
+    I: ParallelIterator,
+    P: Fn(&I::Item) -> bool + Sync + Send,
+{
+    run(
+        iter,
+        Find {
+            pred,
+            found: AtomicBool::new(false),
+        },
+    )
+}
+
+pub(super) fn any<I, P>(iter: I, pred: P) -> bool
+where
+    I: ParallelIterator,
+    P: Fn(I::Item) -> bool + Sync + Send,
+{
+    find_any(iter.map(pred), |hit| *hit).is_some()
+}
+
+/// Collects each piece into a `Vec`; the pieces' vectors stay in order.
+struct CollectVec;
+impl<T: Send> Piecewise<T> for CollectVec {
+    type Acc = Vec<Vec<T>>;
+    fn start(&self) -> Vec<Vec<T>> {
+        Vec::new()
+    }
+    fn fold<I: Iterator<Item = T>>(&self, mut acc: Vec<Vec<T>>, items: I) -> Vec<Vec<T>> {
+        match acc.last_mut() {
+            Some(last) => last.extend(items),
+            None => acc.push(items.collect()),
+        }
+        acc
+    }
+    fn combine(&self, mut left: Vec<Vec<T>>, right: Vec<Vec<T>>) -> Vec<Vec<T>> {
+        left.extend(right);
+        left
+    }
+}
+
+/// The items in order, in one `Vec`.
+pub(super) fn collect_vec<I: ParallelIterator>(iter: I) -> Vec<I::Item> {
+    let mut pieces = run(iter, CollectVec);
+    if pieces.len() == 1 {
+        return pieces.pop().unwrap_or_default();
+    }
+    let mut all = Vec::with_capacity(pieces.iter().map(Vec::len).sum());
+    for mut piece in pieces {
+        all.append(&mut piece);
+    }
+    all
+}
