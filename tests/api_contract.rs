@@ -298,3 +298,106 @@ fn rayon_core_surface_as_the_contract_shows() {
     assert_eq!(elastic.num_threads(), 2);
     assert_eq!(elastic.spawn(|| 1u8).join().unwrap(), 1);
 }
+
+// Stage 2, "Parallel iterators": every line of the contract's block.
+
+#[test]
+fn parallel_iterators_as_the_contract_shows() {
+    use std::collections::HashMap;
+    use stealpool::prelude::*;
+
+    fn traits<I: ParallelIterator + IndexedParallelIterator>(_: &I) {}
+    fn from<C: FromParallelIterator<u32>>() {}
+    from::<Vec<u32>>();
+
+    let n = 1000u32;
+    let f = |x: u32| u64::from(x) * 2;
+    let s = (0..n).into_par_iter().map(f).sum::<u64>();
+    assert_eq!(s, 999_000);
+    let v: Vec<u32> = (0..n).collect();
+    let doubled = v.par_iter().map(|x| x * 2).collect::<Vec<_>>(); // order kept
+    assert_eq!(doubled[999], 1998);
+    let mut m = v.clone();
+    m.par_iter_mut().for_each(|x| *x += 1);
+    assert_eq!(m[0], 1);
+    traits(&v.clone().into_par_iter());
+    let _: usize = v.clone().into_par_iter().count();
+    assert_eq!(v.par_chunks(10).count(), 100);
+    m.par_chunks_mut(10).for_each(|c| c[0] = 0);
+    assert_eq!(m[10], 0);
+    // adapters
+    let a: Vec<(usize, u32)> = v
+        .par_iter()
+        .map(|x| x + 1)
+        .filter(|x| x % 2 == 0)
+        .filter_map(|x| (x % 4 == 0).then_some(x))
+        .flat_map_iter(|x| [x, x])
+        .inspect(|_| ())
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .enumerate()
+        .zip(v.par_iter().copied())
+        .map(|((i, x), _)| (i, x))
+        .with_min_len(4)
+        .collect();
+    assert_eq!(a.len(), 500);
+    let c: Vec<u32> = v.par_iter().cloned().collect();
+    assert_eq!(c, v);
+    // consumers
+    assert_eq!(
+        (1..=10u64).product::<u64>(),
+        (1..11u64).into_par_iter().product::<u64>()
+    );
+    assert_eq!(v.par_iter().count(), 1000);
+    assert_eq!(v.par_iter().copied().reduce(|| 0, |a, b| a.max(b)), 999);
+    let folded: u32 = v.par_iter().fold(|| 0u32, |acc, x| acc + x).sum();
+    assert_eq!(folded, 499_500);
+    let folded: u32 = v
+        .par_iter()
+        .fold(|| 0u32, |acc, x| acc + x)
+        .reduce(|| 0, |a, b| a + b);
+    assert_eq!(folded, 499_500);
+    assert_eq!(v.par_iter().min(), Some(&0));
+    assert_eq!(v.par_iter().max(), Some(&999));
+    assert_eq!(v.par_iter().min_by_key(|x| 1000 - **x), Some(&999));
+    assert_eq!(v.par_iter().max_by_key(|x| 1000 - **x), Some(&0));
+    assert!(v.par_iter().any(|x| *x == 500));
+    assert!(v.par_iter().all(|x| *x < 1000));
+    assert!(v.par_iter().find_any(|x| **x == 7).is_some());
+    let map: HashMap<u32, u32> = v.par_iter().map(|&x| (x, x)).collect();
+    assert_eq!(map.len(), 1000);
+    let text: String = vec!['a', 'b'].into_par_iter().collect();
+    assert_eq!(text, "ab");
+    // sorts
+    let mut w = vec![3u32, 1, 2];
+    w.par_sort();
+    w.par_sort_unstable();
+    w.par_sort_by_key(|x| *x);
+    w.par_sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(w, [3, 2, 1]);
+    // ranges of every primitive integer type, an untyped one included
+    assert_eq!((0..1000).into_par_iter().count(), 1000);
+    assert_eq!((0..10u8).into_par_iter().count(), 10);
+    assert_eq!((0..10i8).into_par_iter().count(), 10);
+    assert_eq!((0..10u16).into_par_iter().count(), 10);
+    assert_eq!((0..10i16).into_par_iter().count(), 10);
+    assert_eq!((0..10i32).into_par_iter().count(), 10);
+    assert_eq!((0..10u64).into_par_iter().count(), 10);
+    assert_eq!((0..10i64).into_par_iter().count(), 10);
+    assert_eq!((0..10u128).into_par_iter().count(), 10);
+    assert_eq!((0..10i128).into_par_iter().count(), 10);
+    assert_eq!((0..10usize).into_par_iter().count(), 10);
+    assert_eq!((0..10isize).into_par_iter().count(), 10);
+    // inside pool.install they run on that pool
+    let pool = WorkerPool::builder().num_threads(2).build().unwrap();
+    let on: bool = pool.install(|| {
+        (0..100)
+            .into_par_iter()
+            .all(|_| stealpool::current_thread_index().is_some())
+    });
+    assert!(on);
+    fn refs<'a, T: IntoParallelRefIterator<'a> + IntoParallelRefMutIterator<'a> + ?Sized>() {}
+    refs::<Vec<u32>>();
+    fn slices<T: ParallelSlice<u32> + ParallelSliceMut<u32> + ?Sized>() {}
+    slices::<[u32]>();
+}
