@@ -261,6 +261,18 @@ where
             op: &op,
         })
     }
+    fn with_producer_if_indexed<CB: ProducerCallback<R>>(
+        self,
+        cb: CB,
+    ) -> Result<CB::Output, (Self, CB)> {
+        match self
+            .base
+            .with_producer_if_indexed(MapCallback { cb, f: self.f })
+        {
+            Ok(out) => Ok(out),
+            Err((base, MapCallback { cb, f })) => Err((Map { base, f }, cb)),
+        }
+    }
 }
 
 impl<I, P> ParallelIterator for Filter<I, P>
@@ -338,6 +350,19 @@ where
             op: &CopiedOp,
         })
     }
+    fn with_producer_if_indexed<CB: ProducerCallback<T>>(
+        self,
+        cb: CB,
+    ) -> Result<CB::Output, (Self, CB)> {
+        let copy = |item: &T| *item;
+        match self
+            .base
+            .with_producer_if_indexed(MapCallback { cb, f: copy })
+        {
+            Ok(out) => Ok(out),
+            Err((base, MapCallback { cb, .. })) => Err((Copied { base }, cb)),
+        }
+    }
 }
 
 impl<'a, I, T> ParallelIterator for Cloned<I>
@@ -351,6 +376,18 @@ where
             inner: consumer,
             op: &ClonedOp,
         })
+    }
+    fn with_producer_if_indexed<CB: ProducerCallback<T>>(
+        self,
+        cb: CB,
+    ) -> Result<CB::Output, (Self, CB)> {
+        match self
+            .base
+            .with_producer_if_indexed(MapCallback { cb, f: T::clone })
+        {
+            Ok(out) => Ok(out),
+            Err((base, MapCallback { cb, .. })) => Err((Cloned { base }, cb)),
+        }
     }
 }
 
@@ -608,6 +645,12 @@ impl<I: IndexedParallelIterator> ParallelIterator for Enumerate<I> {
     fn drive_unindexed<C: Consumer<Self::Item>>(self, consumer: &C) -> C::Result {
         self.with_producer(Bridge(consumer))
     }
+    fn with_producer_if_indexed<CB: ProducerCallback<Self::Item>>(
+        self,
+        cb: CB,
+    ) -> Result<CB::Output, (Self, CB)> {
+        Ok(self.with_producer(cb))
+    }
 }
 
 impl<I: IndexedParallelIterator> IndexedParallelIterator for Enumerate<I> {
@@ -620,9 +663,15 @@ impl<I: IndexedParallelIterator> IndexedParallelIterator for Enumerate<I> {
     }
 }
 
-struct ZipProducer<A, B> {
+pub(super) struct ZipProducer<A, B> {
     a: A,
     b: B,
+}
+
+impl<A, B> ZipProducer<A, B> {
+    pub(super) fn new(a: A, b: B) -> Self {
+        ZipProducer { a, b }
+    }
 }
 
 impl<A: Producer, B: Producer> Producer for ZipProducer<A, B> {
@@ -694,6 +743,12 @@ where
     fn drive_unindexed<C: Consumer<Self::Item>>(self, consumer: &C) -> C::Result {
         self.with_producer(Bridge(consumer))
     }
+    fn with_producer_if_indexed<CB: ProducerCallback<Self::Item>>(
+        self,
+        cb: CB,
+    ) -> Result<CB::Output, (Self, CB)> {
+        Ok(self.with_producer(cb))
+    }
 }
 
 impl<A, B> IndexedParallelIterator for Zip<A, B>
@@ -760,6 +815,12 @@ impl<I: IndexedParallelIterator> ParallelIterator for MinLen<I> {
     type Item = I::Item;
     fn drive_unindexed<C: Consumer<Self::Item>>(self, consumer: &C) -> C::Result {
         self.with_producer(Bridge(consumer))
+    }
+    fn with_producer_if_indexed<CB: ProducerCallback<Self::Item>>(
+        self,
+        cb: CB,
+    ) -> Result<CB::Output, (Self, CB)> {
+        Ok(self.with_producer(cb))
     }
 }
 

@@ -11,11 +11,14 @@
 //! 2010) driven by demand, as stealpool's `join` is.
 //!
 //! The step adapts to the cost of the items: it starts at the smallest piece and doubles
-//! while a step takes less than [`STEP_TARGET`], and halves when it takes more than four
-//! times that, so a worker answers a request within a few microseconds whether an item costs
-//! a nanosecond or a millisecond. Between steps it also announces that it holds splittable
-//! work (`Sleep::notify_work`, one fence and one load when nobody sleeps): a sleeping worker
-//! is woken to ask for it, since a sleeper never asks.
+//! blindly up to [`UNTIMED_STEP`] items; from there each step is timed, and the next one grows
+//! eightfold while a step takes under a quarter of [`STEP_TARGET`], doubles while it takes
+//! under that, and halves when it takes more than four times that. So a worker answers a
+//! request within a few microseconds whether an item costs a nanosecond or a millisecond
+//! (after at most `UNTIMED_STEP - 1` items), and a short loop (a nested inner loop of a few
+//! thousand cheap items) reads the clock only a few times. On entry the worker also
+//! announces that it holds splittable work (`Sleep::notify_work`, one fence and one load when
+//! nobody sleeps): a sleeping worker is woken to ask for it, since a sleeper never asks.
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +27,8 @@ use crate::worker::WorkerThread;
 
 /// How long one step should take.
 const STEP_TARGET: Duration = Duration::from_micros(4);
+/// Steps below this many items are not timed (they double each time).
+const UNTIMED_STEP: usize = 16;
 /// The longest step, in items.
 const MAX_STEP: usize = 1 << 16;
 
@@ -56,28 +61,35 @@ where
 {
     let min = producer.min_len().max(1);
     let mut step = min;
+    if producer.len() >= 2 * min {
+        worker.registry().sleep.notify_work();
+    }
     loop {
         let len = producer.len();
         if len == 0 || consumer.done() {
             return folder.complete();
         }
-        if len >= 2 * min {
-            if worker.frames().wanted() {
-                let (left, right) = producer.split_at(len / 2);
-                let (a, b) = worker.join(
-                    move || continue_here(left, consumer, folder),
-                    move || continue_here(right, consumer, consumer.folder()),
-                );
-                return consumer.combine(a, b);
-            }
-            worker.registry().sleep.notify_work();
+        if len >= 2 * min && worker.frames().wanted() {
+            let (left, right) = producer.split_at(len / 2);
+            let (a, b) = worker.join(
+                move || continue_here(left, consumer, folder),
+                move || continue_here(right, consumer, consumer.folder()),
+            );
+            return consumer.combine(a, b);
         }
         let (head, rest) = producer.split_at(step.min(len));
         producer = rest;
+        if step < UNTIMED_STEP {
+            folder = folder.consume_iter(head.into_iter());
+            step *= 2;
+            continue;
+        }
         let started = Instant::now();
         folder = folder.consume_iter(head.into_iter());
         let took = started.elapsed();
-        if took < STEP_TARGET {
+        if took < STEP_TARGET / 4 {
+            step = (step * 8).min(MAX_STEP);
+        } else if took < STEP_TARGET {
             step = (step * 2).min(MAX_STEP);
         } else if took > STEP_TARGET * 4 {
             step = (step / 2).max(min);

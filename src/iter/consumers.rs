@@ -5,9 +5,14 @@
 use std::cmp::Ordering as CmpOrdering;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use std::mem::MaybeUninit;
+
 use super::ParallelIterator;
+use super::adapters::ZipProducer;
+use super::bridge::bridge;
 use super::on_pool;
-use super::plumbing::{Consumer, Folder};
+use super::plumbing::{Consumer, Folder, Producer, ProducerCallback};
+use super::slice::IterMut;
 
 /// A consumer described piece by piece.
 trait Piecewise<T>: Sync {
@@ -146,7 +151,9 @@ impl<T> Piecewise<T> for Count {
         0
     }
     fn fold<I: Iterator<Item = T>>(&self, acc: usize, items: I) -> usize {
-        acc + items.count()
+        // A fold rather than `count`: after `filter`, this is the loop shape the compiler
+        // vectorizes (measured: `Filter::count` stayed scalar inside the bridge's loop).
+        items.fold(acc, |n, _| n + 1)
     }
     fn combine(&self, left: usize, right: usize) -> usize {
         left + right
@@ -327,8 +334,62 @@ impl<T: Send> Piecewise<T> for CollectVec {
     }
 }
 
+/// Writes each item into its slot, counting the writes.
+struct WriteSlots;
+impl<'s, T: Send + 's> Piecewise<(T, &'s mut MaybeUninit<T>)> for WriteSlots {
+    type Acc = usize;
+    fn start(&self) -> usize {
+        0
+    }
+    fn fold<I: Iterator<Item = (T, &'s mut MaybeUninit<T>)>>(&self, acc: usize, items: I) -> usize {
+        let mut written = acc;
+        for (item, slot) in items {
+            slot.write(item);
+            written += 1;
+        }
+        written
+    }
+    fn combine(&self, left: usize, right: usize) -> usize {
+        left + right
+    }
+}
+
+/// `collect` of an indexed iterator: each item goes straight into its place in the `Vec`
+/// (the producer zipped with the vector's spare capacity), with no intermediate vectors.
+struct CollectInPlace;
+
+impl<T: Send> ProducerCallback<T> for CollectInPlace {
+    type Output = Vec<T>;
+
+    fn callback<P: Producer<Item = T>>(self, producer: P) -> Vec<T> {
+        let len = producer.len();
+        let mut vec: Vec<T> = Vec::with_capacity(len);
+        let written = {
+            let slots = IterMut::new(&mut vec.spare_capacity_mut()[..len]);
+            let pairs = ZipProducer::new(producer, slots);
+            let consumer = Pieces(&WriteSlots);
+            on_pool(|| bridge(pairs, &consumer))
+        };
+        // A producer that yields fewer items than its length leaves slots unwritten: refuse
+        // it (the written items are leaked, not dropped twice).
+        assert_eq!(
+            written, len,
+            "an indexed parallel iterator produced fewer items than its length"
+        );
+        // SAFETY: the slots `0..len` are the spare capacity of `vec`, and `written == len`
+        // writes went each to a different one of them (the zip hands out each slot once),
+        // so all `len` are initialized.
+        unsafe { vec.set_len(len) };
+        vec
+    }
+}
+
 /// The items in order, in one `Vec`.
 pub(super) fn collect_vec<I: ParallelIterator>(iter: I) -> Vec<I::Item> {
+    let iter = match iter.with_producer_if_indexed(CollectInPlace) {
+        Ok(vec) => return vec,
+        Err((iter, _)) => iter,
+    };
     let mut pieces = run(iter, CollectVec);
     if pieces.len() == 1 {
         return pieces.pop().unwrap_or_default();

@@ -60,6 +60,16 @@ pub trait ParallelIterator: Sized + Send {
     /// Drives the items into `consumer` (the plumbing every method is built on).
     fn drive_unindexed<C: Consumer<Self::Item>>(self, consumer: &C) -> C::Result;
 
+    /// Plumbing: if this iterator is indexed, hands its producer to `callback`
+    /// ([`IndexedParallelIterator::with_producer`]); otherwise gives both back. `collect`
+    /// uses it to write an indexed iterator's items straight into place.
+    fn with_producer_if_indexed<CB: ProducerCallback<Self::Item>>(
+        self,
+        callback: CB,
+    ) -> Result<CB::Output, (Self, CB)> {
+        Err((self, callback))
+    }
+
     /// Applies `f` to each item.
     fn map<F, R>(self, f: F) -> Map<Self, F>
     where

@@ -26,6 +26,12 @@ pub struct IterMut<'data, T> {
     slice: &'data mut [T],
 }
 
+impl<'data, T> IterMut<'data, T> {
+    pub(super) fn new(slice: &'data mut [T]) -> Self {
+        IterMut { slice }
+    }
+}
+
 /// A parallel iterator over a slice's chunks of `size` items (the last may be shorter):
 /// `slice.par_chunks(size)`.
 #[derive(Debug)]
@@ -51,6 +57,12 @@ macro_rules! self_producing {
             type Item = $item;
             fn drive_unindexed<C: Consumer<$item>>(self, consumer: &C) -> C::Result {
                 self.with_producer(Bridge(consumer))
+            }
+            fn with_producer_if_indexed<CB: ProducerCallback<$item>>(
+                self,
+                cb: CB,
+            ) -> Result<CB::Output, (Self, CB)> {
+                Ok(cb.callback(self))
             }
         }
 

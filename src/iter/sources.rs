@@ -65,6 +65,12 @@ macro_rules! ranges {
             fn drive_unindexed<C: Consumer<$t>>(self, consumer: &C) -> C::Result {
                 self.with_producer(Bridge(consumer))
             }
+            fn with_producer_if_indexed<CB: ProducerCallback<$t>>(
+                self,
+                cb: CB,
+            ) -> Result<CB::Output, (Self, CB)> {
+                Ok(cb.callback(self))
+            }
         }
 
         impl IndexedParallelIterator for RangeIter<$t> {
@@ -114,6 +120,12 @@ macro_rules! wide_ranges {
             type Item = $t;
             fn drive_unindexed<C: Consumer<$t>>(self, consumer: &C) -> C::Result {
                 self.with_producer(Bridge(consumer))
+            }
+            fn with_producer_if_indexed<CB: ProducerCallback<$t>>(
+                self,
+                cb: CB,
+            ) -> Result<CB::Output, (Self, CB)> {
+                Ok(cb.callback(self))
             }
         }
 
@@ -176,6 +188,12 @@ impl<T: Send> ParallelIterator for VecIter<T> {
     type Item = T;
     fn drive_unindexed<C: Consumer<T>>(self, consumer: &C) -> C::Result {
         self.with_producer(Bridge(consumer))
+    }
+    fn with_producer_if_indexed<CB: ProducerCallback<T>>(
+        self,
+        cb: CB,
+    ) -> Result<CB::Output, (Self, CB)> {
+        Ok(cb.callback(self))
     }
 }
 
