@@ -64,6 +64,10 @@ pub(crate) struct Registry {
     counters: PoolCounters,
     /// Workers inside `block_in_place` right now.
     blocking: AtomicUsize,
+    /// Threads outside the pool waiting in `in_worker` (an `install`, `join` or `scope` from
+    /// outside), on its own cache line: searching workers look at it between their paced
+    /// looks, and look again at once instead of finishing the pause (see `Pacer`).
+    outside_waiting: CachePadded<AtomicUsize>,
     /// Starts temporary workers while fewer are alive than wanted (set by `crate::threads`,
     /// which owns the threads; the registry cannot name it).
     spare_starter: Mutex<Option<SpareStarter>>,
@@ -103,6 +107,7 @@ impl Registry {
             counters: PoolCounters::new(slots, config.record_timing),
             restarts: RestartBudget::new(config.restart_intensity.0, config.restart_intensity.1),
             blocking: AtomicUsize::new(0),
+            outside_waiting: CachePadded::new(AtomicUsize::new(0)),
             spare_starter: Mutex::new(None),
             config,
         }
@@ -178,6 +183,12 @@ impl Registry {
     pub(crate) fn blocking_ended(&self) {
         self.blocking.fetch_sub(1, Ordering::SeqCst);
         self.sleep.wake_from(self.num_threads());
+    }
+
+    /// Is a thread outside the pool waiting for a job it handed in (`in_worker`)?
+    #[inline]
+    pub(crate) fn outside_waiting(&self) -> bool {
+        self.outside_waiting.load(Ordering::Relaxed) > 0
     }
 
     /// Is the calling thread one of this pool's workers?
@@ -326,10 +337,13 @@ impl Registry {
             return op(Some(worker));
         }
         let job = StackJob::new(|| op(self.current_worker()));
+        self.outside_waiting.fetch_add(1, Ordering::Relaxed);
         // SAFETY: `job` stays on this stack frame until `wait` below returns, which is after
         // the job was executed; `inject` executes or queues it exactly once.
         self.inject(unsafe { job.as_job_ref() }, current_lane());
-        match job.wait() {
+        let outcome = job.wait();
+        self.outside_waiting.fetch_sub(1, Ordering::Relaxed);
+        match outcome {
             StackOutcome::Ok(value) => value,
             StackOutcome::Panic(payload) => std::panic::resume_unwind(payload),
             StackOutcome::Aborted(op) => op(),

@@ -443,7 +443,10 @@ impl WorkerThread {
     /// Looks for work for up to [`SEARCH_TIME`], pausing between looks (see [`Pacer`]).
     fn search(&self) -> Option<(JobRef, usize)> {
         let mut pacer = Pacer::new();
-        while pacer.pause() {
+        // A thread outside the pool that waits for its job (an `install`) cuts the pauses
+        // short: its job is the whole of its latency, and such callers are few, so looking
+        // at the injector at once costs the spawn path nothing.
+        while pacer.pause_unless(|| self.registry.outside_waiting()) {
             if let Some(job) = self.find_work() {
                 return Some(job);
             }

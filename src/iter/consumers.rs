@@ -334,23 +334,52 @@ impl<T: Send> Piecewise<T> for CollectVec {
     }
 }
 
-/// Writes each item into its slot, counting the writes.
+/// Items one piece has written into a run of adjacent slots of a vector's spare capacity.
+/// Dropped (when a panic unwinds through the collect), it drops those items, so that none is
+/// leaked; the collect forgets it once every slot is written and the vector owns them.
+struct Written<T> {
+    start: *mut T,
+    len: usize,
+}
+
+// SAFETY: a `Written` stands for `len` initialized items of type `T` that it may drop: moving
+// it to another thread moves those items, which `T: Send` allows.
+unsafe impl<T: Send> Send for Written<T> {}
+
+impl<T> Drop for Written<T> {
+    fn drop(&mut self) {
+        // SAFETY: `start..start + len` are slots this piece initialized (one `write` each),
+        // inside the vector's allocation, which outlives the collect; nobody else drops them:
+        // the vector's length is still 0, and a successful collect forgets every `Written`.
+        unsafe { std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(self.start, self.len)) }
+    }
+}
+
+/// Writes each item into its slot, keeping the runs of written slots.
 struct WriteSlots;
 impl<'s, T: Send + 's> Piecewise<(T, &'s mut MaybeUninit<T>)> for WriteSlots {
-    type Acc = usize;
-    fn start(&self) -> usize {
-        0
+    type Acc = Vec<Written<T>>;
+    fn start(&self) -> Vec<Written<T>> {
+        Vec::new()
     }
-    fn fold<I: Iterator<Item = (T, &'s mut MaybeUninit<T>)>>(&self, acc: usize, items: I) -> usize {
-        let mut written = acc;
+    fn fold<I: Iterator<Item = (T, &'s mut MaybeUninit<T>)>>(
+        &self,
+        mut acc: Vec<Written<T>>,
+        items: I,
+    ) -> Vec<Written<T>> {
         for (item, slot) in items {
-            slot.write(item);
-            written += 1;
+            let at: *mut T = slot.write(item);
+            // A piece's slots come in order, one after another: extend the last run.
+            match acc.last_mut() {
+                Some(run) if run.start.wrapping_add(run.len) == at => run.len += 1,
+                _ => acc.push(Written { start: at, len: 1 }),
+            }
         }
-        written
+        acc
     }
-    fn combine(&self, left: usize, right: usize) -> usize {
-        left + right
+    fn combine(&self, mut left: Vec<Written<T>>, right: Vec<Written<T>>) -> Vec<Written<T>> {
+        left.extend(right);
+        left
     }
 }
 
@@ -364,21 +393,26 @@ impl<T: Send> ProducerCallback<T> for CollectInPlace {
     fn callback<P: Producer<Item = T>>(self, producer: P) -> Vec<T> {
         let len = producer.len();
         let mut vec: Vec<T> = Vec::with_capacity(len);
-        let written = {
+        let runs = {
             let slots = IterMut::new(&mut vec.spare_capacity_mut()[..len]);
             let pairs = ZipProducer::new(producer, slots);
             let consumer = Pieces(&WriteSlots);
             on_pool(|| bridge(pairs, &consumer))
         };
         // A producer that yields fewer items than its length leaves slots unwritten: refuse
-        // it (the written items are leaked, not dropped twice).
+        // it (the runs drop what was written).
+        let written: usize = runs.iter().map(|run| run.len).sum();
         assert_eq!(
             written, len,
             "an indexed parallel iterator produced fewer items than its length"
         );
-        // SAFETY: the slots `0..len` are the spare capacity of `vec`, and `written == len`
-        // writes went each to a different one of them (the zip hands out each slot once),
-        // so all `len` are initialized.
+        // The vector takes the items over.
+        for run in runs {
+            std::mem::forget(run);
+        }
+        // SAFETY: the slots `0..len` are the spare capacity of `vec`, and the runs, which
+        // cover `written == len` slots written once each (the zip hands out each slot once),
+        // initialized all of them; the runs were forgotten, so nothing else drops them.
         unsafe { vec.set_len(len) };
         vec
     }
