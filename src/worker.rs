@@ -732,11 +732,6 @@ impl Pacer {
         }
     }
 
-    /// Waits out the next pause; false once the search time is used up.
-    fn pause(&mut self) -> bool {
-        self.pause_unless(|| false)
-    }
-
     /// Waits out the next pause, cut short as soon as `stop` returns true; false once the
     /// search time is used up.
     fn pause_unless(&mut self, stop: impl Fn() -> bool) -> bool {
