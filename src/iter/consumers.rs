@@ -355,6 +355,19 @@ impl<T> Drop for Written<T> {
     }
 }
 
+/// Adds `added` to a run's length when dropped, also by unwinding: the loop that writes the
+/// items keeps its count in a register.
+struct RunCount<'r, T> {
+    run: &'r mut Written<T>,
+    added: usize,
+}
+
+impl<T> Drop for RunCount<'_, T> {
+    fn drop(&mut self) {
+        self.run.len += self.added;
+    }
+}
+
 /// Writes each item into its slot, keeping the runs of written slots.
 struct WriteSlots;
 impl<'s, T: Send + 's> Piecewise<(T, &'s mut MaybeUninit<T>)> for WriteSlots {
@@ -367,14 +380,27 @@ impl<'s, T: Send + 's> Piecewise<(T, &'s mut MaybeUninit<T>)> for WriteSlots {
         mut acc: Vec<Written<T>>,
         items: I,
     ) -> Vec<Written<T>> {
-        for (item, slot) in items {
-            let at: *mut T = slot.write(item);
-            // A piece's slots come in order, one after another: extend the last run.
-            match acc.last_mut() {
-                Some(run) if run.start.wrapping_add(run.len) == at => run.len += 1,
-                _ => acc.push(Written { start: at, len: 1 }),
+        // One call's slots are adjacent (one step of one piece): the run starts at the
+        // first and grows by one per item, with no per-item bookkeeping beyond the count.
+        let mut items = items;
+        let Some((item, slot)) = items.next() else {
+            return acc;
+        };
+        let at: *mut T = slot.write(item);
+        let run = match acc.last_mut() {
+            Some(run) if run.start.wrapping_add(run.len) == at => run,
+            _ => {
+                acc.push(Written { start: at, len: 0 });
+                acc.last_mut().expect("just pushed")
             }
+        };
+        // Counted in a local, added to the run when the loop ends or unwinds.
+        let mut count = RunCount { run, added: 1 };
+        for (item, slot) in items {
+            slot.write(item);
+            count.added += 1;
         }
+        drop(count);
         acc
     }
     fn combine(&self, mut left: Vec<Written<T>>, right: Vec<Written<T>>) -> Vec<Written<T>> {
