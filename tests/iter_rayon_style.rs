@@ -272,9 +272,8 @@ fn on_a_custom_pool() {
         .build()
         .unwrap();
     let (total, max) = pool.install(|| {
-        // rayon infers this range's type (u64) from the `Vec<u64>`; stealpool does not yet
-        // (an untyped range falls back to i32 there), hence the suffix.
-        let v: Vec<u64> = (0..100_000u64).into_par_iter().map(|x| x % 1000).collect();
+        // The range's type (u64) comes from the `Vec<u64>`, as with rayon.
+        let v: Vec<u64> = (0..100_000).into_par_iter().map(|x| x % 1000).collect();
         (v.par_iter().sum::<u64>(), v.par_iter().max().copied())
     });
     assert_eq!(total, 100 * 499_500);
@@ -283,4 +282,17 @@ fn on_a_custom_pool() {
         pool.install(|| (0..100).into_par_iter().map(|_| 1).sum::<i32>()),
         100
     );
+}
+
+#[test]
+fn untyped_ranges_take_their_type_from_the_context() {
+    let a: Vec<u64> = (0..100).into_par_iter().collect();
+    assert_eq!(a.len(), 100);
+    let b: u64 = (0..100).into_par_iter().sum();
+    assert_eq!(b, 4950);
+    let e: u64 = (0..100).into_par_iter().map(|x| x * 2).sum();
+    assert_eq!(e, 9900);
+    let chars = vec!['s', 't', 'e', 'a', 'l'];
+    let s: String = chars.par_iter().collect();
+    assert_eq!(s, "steal");
 }

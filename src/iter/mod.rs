@@ -29,7 +29,7 @@ pub use adapters::{
 };
 use plumbing::{Consumer, ProducerCallback};
 pub use slice::{Chunks, ChunksMut, Iter, IterMut, ParallelSlice, ParallelSliceMut};
-pub use sources::{RangeIter, VecIter};
+pub use sources::{RangeInteger, RangeIter, VecIter};
 
 use crate::worker::WorkerThread;
 
@@ -374,6 +374,14 @@ where
 {
     /// Later items win over earlier ones with the same key, as with `Iterator::collect`.
     fn from_par_iter<I: IntoParallelIterator<Item = (K, V)>>(iter: I) -> Self {
+        consumers::collect_vec(iter.into_par_iter())
+            .into_iter()
+            .collect()
+    }
+}
+
+impl<'a> FromParallelIterator<&'a char> for String {
+    fn from_par_iter<I: IntoParallelIterator<Item = &'a char>>(iter: I) -> Self {
         consumers::collect_vec(iter.into_par_iter())
             .into_iter()
             .collect()

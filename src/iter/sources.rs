@@ -14,13 +14,60 @@ pub struct RangeIter<T> {
     range: Range<T>,
 }
 
-/// One impl for every `Range<T>`, so that an untyped `(0..n)` still infers (as `i32`); the
-/// items' types come from the `ParallelIterator` impls below.
-impl<T> IntoParallelIterator for Range<T>
-where
-    RangeIter<T>: ParallelIterator<Item = T>,
-    T: Send,
-{
+/// The integer types a range iterator works over. One generic set of impls over this trait
+/// (rather than one per type) lets an untyped range take its type from how it is used, as
+/// with rayon: `let total: u64 = (0..100).into_par_iter().sum();`.
+pub trait RangeInteger: sealed::Sealed + Copy + Send + Sync + 'static {
+    /// The sequential iterator over a range of this type.
+    type Iter: Iterator<Item = Self>;
+    /// The range's items, in order.
+    fn iter(range: Range<Self>) -> Self::Iter;
+    /// The number of items in `start..end` (0 if empty). A range longer than `usize::MAX`
+    /// (only possible with 128-bit integers, or 64-bit ones on a 32-bit target) is refused
+    /// with a panic that says so: its items could not be indexed.
+    fn span(start: Self, end: Self) -> usize;
+    /// `start + index`, for an index within the range.
+    fn offset(start: Self, index: usize) -> Self;
+}
+
+mod sealed {
+    /// Only this crate's integer types are range integers.
+    pub trait Sealed {}
+}
+
+fn too_long() -> ! {
+    panic!("a parallel iterator over a range of more than usize::MAX items")
+}
+
+/// Implements [`RangeInteger`] for each integer type.
+macro_rules! range_integers {
+    ($($t:ty),*) => {$(
+        impl sealed::Sealed for $t {}
+
+        impl RangeInteger for $t {
+            type Iter = Range<$t>;
+            fn iter(range: Range<$t>) -> Range<$t> {
+                range
+            }
+            fn span(start: $t, end: $t) -> usize {
+                if start >= end {
+                    return 0;
+                }
+                usize::try_from(end.abs_diff(start)).unwrap_or_else(|_| too_long())
+            }
+            fn offset(start: $t, index: usize) -> $t {
+                // Within the range, so no overflow: `index` is below the span.
+                start.wrapping_add(index as $t)
+            }
+        }
+    )*};
+}
+
+range_integers!(
+    u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize
+);
+
+impl<T: RangeInteger> IntoParallelIterator for Range<T> {
     type Iter = RangeIter<T>;
     type Item = T;
     fn into_par_iter(self) -> RangeIter<T> {
@@ -28,119 +75,52 @@ where
     }
 }
 
-/// Implements the range iterator for each integer type. A range longer than `usize::MAX`
-/// (only possible with 128-bit integers, or 64-bit ones on a 32-bit target) is refused with a
-/// panic that says so: its items could not be indexed.
-macro_rules! ranges {
-    ($($t:ty),*) => {$(
-        impl Producer for RangeIter<$t> {
-            type Item = $t;
-            type IntoIter = Range<$t>;
+impl<T: RangeInteger> Producer for RangeIter<T> {
+    type Item = T;
+    type IntoIter = T::Iter;
 
-            fn len(&self) -> usize {
-                if self.range.start >= self.range.end {
-                    return 0;
-                }
-                let span = (self.range.end as i128).wrapping_sub(self.range.start as i128) as u128;
-                usize::try_from(span).unwrap_or_else(|_| {
-                    panic!("a parallel iterator over a range of more than usize::MAX items")
-                })
-            }
+    fn len(&self) -> usize {
+        T::span(self.range.start, self.range.end)
+    }
 
-            fn split_at(self, index: usize) -> (Self, Self) {
-                let mid = (self.range.start as i128 + index as i128) as $t;
-                (
-                    RangeIter { range: self.range.start..mid },
-                    RangeIter { range: mid..self.range.end },
-                )
-            }
+    fn split_at(self, index: usize) -> (Self, Self) {
+        let mid = T::offset(self.range.start, index);
+        (
+            RangeIter {
+                range: self.range.start..mid,
+            },
+            RangeIter {
+                range: mid..self.range.end,
+            },
+        )
+    }
 
-            fn into_iter(self) -> Range<$t> {
-                self.range
-            }
-        }
-
-        impl ParallelIterator for RangeIter<$t> {
-            type Item = $t;
-            fn drive_unindexed<C: Consumer<$t>>(self, consumer: &C) -> C::Result {
-                self.with_producer(Bridge(consumer))
-            }
-            fn with_producer_if_indexed<CB: ProducerCallback<$t>>(
-                self,
-                cb: CB,
-            ) -> Result<CB::Output, (Self, CB)> {
-                Ok(cb.callback(self))
-            }
-        }
-
-        impl IndexedParallelIterator for RangeIter<$t> {
-            fn len(&self) -> usize {
-                Producer::len(self)
-            }
-            fn with_producer<CB: ProducerCallback<$t>>(self, cb: CB) -> CB::Output {
-                cb.callback(self)
-            }
-        }
-    )*};
+    fn into_iter(self) -> T::Iter {
+        T::iter(self.range)
+    }
 }
 
-ranges!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize);
-
-/// 128-bit ranges: the same, with the span computed without overflow.
-macro_rules! wide_ranges {
-    ($($t:ty),*) => {$(
-        impl Producer for RangeIter<$t> {
-            type Item = $t;
-            type IntoIter = Range<$t>;
-
-            fn len(&self) -> usize {
-                if self.range.start >= self.range.end {
-                    return 0;
-                }
-                let span = self.range.end.abs_diff(self.range.start);
-                usize::try_from(span).unwrap_or_else(|_| {
-                    panic!("a parallel iterator over a range of more than usize::MAX items")
-                })
-            }
-
-            fn split_at(self, index: usize) -> (Self, Self) {
-                let mid = self.range.start.wrapping_add(index as $t);
-                (
-                    RangeIter { range: self.range.start..mid },
-                    RangeIter { range: mid..self.range.end },
-                )
-            }
-
-            fn into_iter(self) -> Range<$t> {
-                self.range
-            }
-        }
-
-        impl ParallelIterator for RangeIter<$t> {
-            type Item = $t;
-            fn drive_unindexed<C: Consumer<$t>>(self, consumer: &C) -> C::Result {
-                self.with_producer(Bridge(consumer))
-            }
-            fn with_producer_if_indexed<CB: ProducerCallback<$t>>(
-                self,
-                cb: CB,
-            ) -> Result<CB::Output, (Self, CB)> {
-                Ok(cb.callback(self))
-            }
-        }
-
-        impl IndexedParallelIterator for RangeIter<$t> {
-            fn len(&self) -> usize {
-                Producer::len(self)
-            }
-            fn with_producer<CB: ProducerCallback<$t>>(self, cb: CB) -> CB::Output {
-                cb.callback(self)
-            }
-        }
-    )*};
+impl<T: RangeInteger> ParallelIterator for RangeIter<T> {
+    type Item = T;
+    fn drive_unindexed<C: Consumer<T>>(self, consumer: &C) -> C::Result {
+        self.with_producer(Bridge(consumer))
+    }
+    fn with_producer_if_indexed<CB: ProducerCallback<T>>(
+        self,
+        cb: CB,
+    ) -> Result<CB::Output, (Self, CB)> {
+        Ok(cb.callback(self))
+    }
 }
 
-wide_ranges!(u128, i128);
+impl<T: RangeInteger> IndexedParallelIterator for RangeIter<T> {
+    fn len(&self) -> usize {
+        Producer::len(self)
+    }
+    fn with_producer<CB: ProducerCallback<T>>(self, cb: CB) -> CB::Output {
+        cb.callback(self)
+    }
+}
 
 /// A parallel iterator that owns the items of a `Vec`: `v.into_par_iter()`.
 #[derive(Clone, Debug)]
