@@ -27,6 +27,18 @@ const SLEEPING_TO_SEARCHING: usize = SLEEPING_ONE - SEARCHING_ONE;
 /// The most workers the packed counters can hold.
 pub(crate) const MAX_WORKERS: usize = FIELD_MASK;
 
+/// Takes one from `count` if it is above `floor`; true if it did.
+fn decrement_above(count: &AtomicUsize, floor: usize) -> bool {
+    let mut now = count.load(Ordering::SeqCst);
+    while now > floor {
+        match count.compare_exchange(now, now - 1, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(_) => return true,
+            Err(actual) => now = actual,
+        }
+    }
+    false
+}
+
 fn searching(state: usize) -> usize {
     state & FIELD_MASK
 }
@@ -168,19 +180,7 @@ impl Sleep {
     /// A worker whose idle sleep expired asks to leave: true (and it no longer counts as one
     /// of the workers) if more than `min` are running.
     pub(crate) fn try_leave(&self, min: usize) -> bool {
-        let mut workers = self.workers.load(Ordering::SeqCst);
-        while workers > min {
-            match self.workers.compare_exchange(
-                workers,
-                workers - 1,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            ) {
-                Ok(_) => return true,
-                Err(actual) => workers = actual,
-            }
-        }
-        false
+        decrement_above(&self.workers, min)
     }
 
     /// A slot became empty (its worker left after [`try_leave`](Self::try_leave), or a
@@ -225,19 +225,7 @@ impl Sleep {
     /// caller (a temporary worker between tasks) was, and should leave. It still counts as
     /// alive until [`temp_left`](Self::temp_left).
     pub(crate) fn retire_temp_above(&self, wanted: usize) -> bool {
-        let mut active = self.temps_active.load(Ordering::SeqCst);
-        while active > wanted {
-            match self.temps_active.compare_exchange(
-                active,
-                active - 1,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            ) {
-                Ok(_) => return true,
-                Err(actual) => active = actual,
-            }
-        }
-        false
+        decrement_above(&self.temps_active, wanted)
     }
 
     /// A worker's slot is lost (its thread died and no new one could be started): the pool
