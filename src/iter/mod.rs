@@ -5,9 +5,10 @@
 //! Where they run: inside [`WorkerPool::install`](crate::WorkerPool::install) on that pool,
 //! on a worker on its pool, elsewhere on the global pool. They run in the priority lane of the
 //! task that runs them, and inside [`isolate`](fn@crate::isolate) their waits are isolated
-//! like any join's. A panic in a closure is re-raised in the caller once the pieces already
-//! running have stopped (each piece ends when its worker gets back to it, as in rayon), so
-//! nothing runs over memory that unwinding frees.
+//! like any join's. A panic in a closure ends its own piece at once; it is re-raised in the
+//! caller once every other piece that was handed to a worker has finished (a `join` waits for
+//! its other side, as rayon's does), so nothing runs over memory that unwinding frees; the
+//! part of the loop not yet handed out is not started.
 //!
 //! The order of items: every consumer combines its pieces left before right, so `collect`
 //! into a `Vec` (or a `String`) keeps the source order after every adapter, `filter` and
