@@ -5,10 +5,10 @@
 //! Where they run: inside [`WorkerPool::install`](crate::WorkerPool::install) on that pool,
 //! on a worker on its pool, elsewhere on the global pool. They run in the priority lane of the
 //! task that runs them, and inside [`isolate`](fn@crate::isolate) their waits are isolated
-//! like any join's. A panic in a closure ends its own piece at once; it is re-raised in the
-//! caller once every other piece that was handed to a worker has finished (a `join` waits for
-//! its other side, as rayon's does), so nothing runs over memory that unwinding frees; the
-//! part of the loop not yet handed out is not started.
+//! like any join's. A panic in a closure ends the rest of its own piece; it is re-raised in the
+//! caller once the other sides of the splits above it have finished, since a split is a
+//! `join`, which runs or waits for its second side even when the first panicked (as rayon's
+//! does), so nothing runs over memory that unwinding frees.
 //!
 //! The order of items: every consumer combines its pieces left before right, so `collect`
 //! into a `Vec` (or a `String`) keeps the source order after every adapter, `filter` and
