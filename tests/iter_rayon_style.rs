@@ -296,3 +296,23 @@ fn untyped_ranges_take_their_type_from_the_context() {
     let s: String = chars.par_iter().collect();
     assert_eq!(s, "steal");
 }
+
+#[test]
+fn inclusive_ranges() {
+    assert_eq!((1..=100u64).into_par_iter().sum::<u64>(), 5050);
+    assert_eq!((0..=255u8).into_par_iter().count(), 256);
+    let sum: i64 = (i8::MIN..=i8::MAX).into_par_iter().map(i64::from).sum();
+    assert_eq!(sum, -128);
+    #[allow(clippy::reversed_empty_ranges)]
+    let empty = (5..=4).into_par_iter().count();
+    assert_eq!(empty, 0);
+    let v: Vec<u32> = (1..=10).into_par_iter().collect();
+    assert_eq!(v, (1..=10).collect::<Vec<u32>>());
+    let top = (u64::MAX - 9..=u64::MAX).into_par_iter().max();
+    assert_eq!(top, Some(u64::MAX));
+    let big: u64 = (0..=2_000_000u64)
+        .into_par_iter()
+        .filter(|x| x % 2 == 0)
+        .count() as u64;
+    assert_eq!(big, 1_000_001);
+}

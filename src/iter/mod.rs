@@ -30,7 +30,7 @@ pub use adapters::{
 };
 use plumbing::{Consumer, ProducerCallback};
 pub use slice::{Chunks, ChunksMut, Iter, IterMut, ParallelSlice, ParallelSliceMut};
-pub use sources::{RangeInteger, RangeIter, VecIter};
+pub use sources::{RangeInclusiveIter, RangeInteger, RangeIter, VecIter};
 
 use crate::worker::WorkerThread;
 

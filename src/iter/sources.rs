@@ -17,11 +17,15 @@ pub struct RangeIter<T> {
 /// The integer types a range iterator works over. One generic set of impls over this trait
 /// (rather than one per type) lets an untyped range take its type from how it is used, as
 /// with rayon: `let total: u64 = (0..100).into_par_iter().sum();`.
-pub trait RangeInteger: sealed::Sealed + Copy + Send + Sync + 'static {
+pub trait RangeInteger: sealed::Sealed + Copy + PartialOrd + Send + Sync + 'static {
     /// The sequential iterator over a range of this type.
     type Iter: Iterator<Item = Self>;
     /// The range's items, in order.
     fn iter(range: Range<Self>) -> Self::Iter;
+    /// The sequential iterator over an inclusive range of this type.
+    type IterInclusive: Iterator<Item = Self>;
+    /// The items of `start..=end`, in order.
+    fn iter_inclusive(start: Self, end: Self) -> Self::IterInclusive;
     /// The number of items in `start..end` (0 if empty). A range longer than `usize::MAX`
     /// (only possible with 128-bit integers, or 64-bit ones on a 32-bit target) is refused
     /// with a panic that says so: its items could not be indexed.
@@ -48,6 +52,10 @@ macro_rules! range_integers {
             type Iter = Range<$t>;
             fn iter(range: Range<$t>) -> Range<$t> {
                 range
+            }
+            type IterInclusive = std::ops::RangeInclusive<$t>;
+            fn iter_inclusive(start: $t, end: $t) -> std::ops::RangeInclusive<$t> {
+                start..=end
             }
             fn span(start: $t, end: $t) -> usize {
                 if start >= end {
@@ -116,6 +124,84 @@ impl<T: RangeInteger> ParallelIterator for RangeIter<T> {
 impl<T: RangeInteger> IndexedParallelIterator for RangeIter<T> {
     fn len(&self) -> usize {
         Producer::len(self)
+    }
+    fn with_producer<CB: ProducerCallback<T>>(self, cb: CB) -> CB::Output {
+        cb.callback(self)
+    }
+}
+
+/// A parallel iterator over an inclusive range of integers: `(1..=n).into_par_iter()`. It
+/// holds its first item and its length, so that a range ending at the type's maximum needs
+/// no item past it.
+#[derive(Clone, Debug)]
+#[must_use = "parallel iterators do nothing until consumed"]
+pub struct RangeInclusiveIter<T> {
+    start: T,
+    len: usize,
+}
+
+impl<T: RangeInteger> IntoParallelIterator for std::ops::RangeInclusive<T> {
+    type Iter = RangeInclusiveIter<T>;
+    type Item = T;
+    fn into_par_iter(self) -> RangeInclusiveIter<T> {
+        let len = if self.is_empty() {
+            0
+        } else {
+            T::span(*self.start(), *self.end())
+                .checked_add(1)
+                .unwrap_or_else(|| too_long())
+        };
+        RangeInclusiveIter {
+            start: *self.start(),
+            len,
+        }
+    }
+}
+
+impl<T: RangeInteger> Producer for RangeInclusiveIter<T> {
+    type Item = T;
+    type IntoIter = std::iter::Take<T::IterInclusive>;
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn split_at(self, index: usize) -> (Self, Self) {
+        (
+            RangeInclusiveIter {
+                start: self.start,
+                len: index,
+            },
+            RangeInclusiveIter {
+                start: T::offset(self.start, index),
+                len: self.len - index,
+            },
+        )
+    }
+
+    fn into_iter(self) -> Self::IntoIter {
+        // `start..=start` taken 0 times is empty; otherwise the last item is within the type.
+        let last = T::offset(self.start, self.len.saturating_sub(1));
+        T::iter_inclusive(self.start, last).take(self.len)
+    }
+}
+
+impl<T: RangeInteger> ParallelIterator for RangeInclusiveIter<T> {
+    type Item = T;
+    fn drive_unindexed<C: Consumer<T>>(self, consumer: &C) -> C::Result {
+        self.with_producer(Bridge(consumer))
+    }
+    fn with_producer_if_indexed<CB: ProducerCallback<T>>(
+        self,
+        cb: CB,
+    ) -> Result<CB::Output, (Self, CB)> {
+        Ok(cb.callback(self))
+    }
+}
+
+impl<T: RangeInteger> IndexedParallelIterator for RangeInclusiveIter<T> {
+    fn len(&self) -> usize {
+        self.len
     }
     fn with_producer<CB: ProducerCallback<T>>(self, cb: CB) -> CB::Output {
         cb.callback(self)
