@@ -87,6 +87,24 @@ impl Slot {
         *notified = true;
         self.cond.notify_one();
     }
+
+    /// Waits until notified, or until `deadline` has passed (then false).
+    fn wait(&self, deadline: Option<std::time::Instant>) -> bool {
+        let mut notified = self.notified.lock();
+        while !*notified {
+            match deadline {
+                None => notified = self.cond.wait(notified),
+                Some(deadline) => {
+                    let (guard, timed_out) = self.cond.wait_until(notified, deadline);
+                    notified = guard;
+                    if timed_out && !*notified {
+                        return false;
+                    }
+                }
+            }
+        }
+        true
+    }
 }
 
 /// The sleep/wake state of one pool.
@@ -374,16 +392,7 @@ impl Sleep {
 
     /// Wakes every sleeper.
     fn wake_all(&self) {
-        let mut sleepers = self.sleepers.lock();
-        let woken: Vec<Sleeper> = sleepers.drain(..).collect();
-        if !woken.is_empty() {
-            self.state
-                .fetch_sub(woken.len() * SLEEPING_TO_SEARCHING, Ordering::SeqCst);
-        }
-        drop(sleepers);
-        for sleeper in woken {
-            self.slots[sleeper.index].notify();
-        }
+        self.wake_from(0);
     }
 
     /// Puts worker `index` to sleep until it is woken, unless `probe` (checked after the
@@ -441,25 +450,13 @@ impl Sleep {
             return Wakeup::Terminate;
         }
 
-        let mut notified = slot.notified.lock();
-        while !*notified {
-            match deadline {
-                None => notified = slot.cond.wait(notified),
-                Some(deadline) => {
-                    let (guard, timed_out) = slot.cond.wait_until(notified, deadline);
-                    notified = guard;
-                    if timed_out && !*notified {
-                        drop(notified);
-                        if self.unregister_idle(index) {
-                            return Wakeup::Expired;
-                        }
-                        // A waker took us off the list: its notification is on its way.
-                        return Wakeup::Resumed;
-                    }
-                }
+        if !slot.wait(deadline) {
+            if self.unregister_idle(index) {
+                return Wakeup::Expired;
             }
+            // A waker took us off the list: its notification is on its way.
+            return Wakeup::Resumed;
         }
-        drop(notified);
         // A wake-up that raced with our registration may have left us listed.
         self.unregister(index);
         if kind == SleepKind::Idle && self.terminated.load(Ordering::SeqCst) {
@@ -489,20 +486,7 @@ impl Sleep {
         if probe() {
             return;
         }
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
-        let mut notified = slot.notified.lock();
-        while !*notified {
-            match deadline {
-                None => notified = slot.cond.wait(notified),
-                Some(deadline) => {
-                    let (guard, timed_out) = slot.cond.wait_until(notified, deadline);
-                    notified = guard;
-                    if timed_out {
-                        break;
-                    }
-                }
-            }
-        }
+        slot.wait(timeout.map(|t| std::time::Instant::now() + t));
     }
 
     /// Ends the pool if every worker is asleep in its main loop and no temporary worker is
