@@ -40,7 +40,8 @@ pub struct BroadcastContext<'a> {
 }
 
 impl BroadcastContext<'_> {
-    fn new(index: usize, num_threads: usize) -> Self {
+    /// The context of run `index` of a broadcast on a pool of `num_threads`.
+    pub(crate) fn new(index: usize, num_threads: usize) -> Self {
         BroadcastContext {
             index,
             num_threads,
@@ -254,9 +255,4 @@ pub(crate) fn push_scope_broadcast(registry: &Registry, mut job: impl FnMut(usiz
     if registry.push_broadcasts(jobs, true).is_err() {
         unreachable!("an owned broadcast is never refused");
     }
-}
-
-/// The context of run `index` of a broadcast on a pool of `num_threads` (for the scope's runs).
-pub(crate) fn context<'a>(index: usize, num_threads: usize) -> BroadcastContext<'a> {
-    BroadcastContext::new(index, num_threads)
 }

@@ -640,18 +640,7 @@ impl<T, CB: ProducerCallback<(usize, T)>> ProducerCallback<T> for EnumerateCallb
     }
 }
 
-impl<I: IndexedParallelIterator> ParallelIterator for Enumerate<I> {
-    type Item = (usize, I::Item);
-    fn drive_unindexed<C: Consumer<Self::Item>>(self, consumer: &C) -> C::Result {
-        self.with_producer(Bridge(consumer))
-    }
-    fn with_producer_if_indexed<CB: ProducerCallback<Self::Item>>(
-        self,
-        cb: CB,
-    ) -> Result<CB::Output, (Self, CB)> {
-        Ok(self.with_producer(cb))
-    }
-}
+drive_through_producer!([I: IndexedParallelIterator] Enumerate<I>, (usize, I::Item));
 
 impl<I: IndexedParallelIterator> IndexedParallelIterator for Enumerate<I> {
     fn len(&self) -> usize {
@@ -734,22 +723,10 @@ where
     }
 }
 
-impl<A, B> ParallelIterator for Zip<A, B>
-where
-    A: IndexedParallelIterator,
-    B: IndexedParallelIterator,
-{
-    type Item = (A::Item, B::Item);
-    fn drive_unindexed<C: Consumer<Self::Item>>(self, consumer: &C) -> C::Result {
-        self.with_producer(Bridge(consumer))
-    }
-    fn with_producer_if_indexed<CB: ProducerCallback<Self::Item>>(
-        self,
-        cb: CB,
-    ) -> Result<CB::Output, (Self, CB)> {
-        Ok(self.with_producer(cb))
-    }
-}
+drive_through_producer!(
+    [A: IndexedParallelIterator, B: IndexedParallelIterator] Zip<A, B>,
+    (A::Item, B::Item)
+);
 
 impl<A, B> IndexedParallelIterator for Zip<A, B>
 where
@@ -811,18 +788,7 @@ impl<T, CB: ProducerCallback<T>> ProducerCallback<T> for MinLenCallback<CB> {
     }
 }
 
-impl<I: IndexedParallelIterator> ParallelIterator for MinLen<I> {
-    type Item = I::Item;
-    fn drive_unindexed<C: Consumer<Self::Item>>(self, consumer: &C) -> C::Result {
-        self.with_producer(Bridge(consumer))
-    }
-    fn with_producer_if_indexed<CB: ProducerCallback<Self::Item>>(
-        self,
-        cb: CB,
-    ) -> Result<CB::Output, (Self, CB)> {
-        Ok(self.with_producer(cb))
-    }
-}
+drive_through_producer!([I: IndexedParallelIterator] MinLen<I>, I::Item);
 
 impl<I: IndexedParallelIterator> IndexedParallelIterator for MinLen<I> {
     fn len(&self) -> usize {

@@ -15,6 +15,51 @@
 //! `flat_map_iter` included; `reduce` and `fold` may group items differently from run to run
 //! (their operation should be associative), but never reorder them.
 
+/// `ParallelIterator` for an indexed iterator that is driven through its producer (the
+/// bridge), and hands that producer to `collect`: `[generics] Type, Item`.
+macro_rules! drive_through_producer {
+    ([$($gen:tt)*] $ty:ty, $item:ty) => {
+        impl<$($gen)*> $crate::iter::ParallelIterator for $ty {
+            type Item = $item;
+            fn drive_unindexed<C: $crate::iter::plumbing::Consumer<$item>>(
+                self,
+                consumer: &C,
+            ) -> C::Result {
+                $crate::iter::IndexedParallelIterator::with_producer(
+                    self,
+                    $crate::iter::adapters::Bridge(consumer),
+                )
+            }
+            fn with_producer_if_indexed<CB: $crate::iter::plumbing::ProducerCallback<$item>>(
+                self,
+                cb: CB,
+            ) -> Result<CB::Output, (Self, CB)> {
+                Ok($crate::iter::IndexedParallelIterator::with_producer(self, cb))
+            }
+        }
+    };
+}
+
+/// For a source that is its own producer: `ParallelIterator` (see
+/// [`drive_through_producer`]) and `IndexedParallelIterator`.
+macro_rules! own_producer {
+    ([$($gen:tt)*] $ty:ty, $item:ty) => {
+        drive_through_producer!([$($gen)*] $ty, $item);
+
+        impl<$($gen)*> $crate::iter::IndexedParallelIterator for $ty {
+            fn len(&self) -> usize {
+                $crate::iter::plumbing::Producer::len(self)
+            }
+            fn with_producer<CB: $crate::iter::plumbing::ProducerCallback<$item>>(
+                self,
+                cb: CB,
+            ) -> CB::Output {
+                cb.callback(self)
+            }
+        }
+    };
+}
+
 mod adapters;
 mod bridge;
 mod consumers;

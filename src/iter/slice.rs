@@ -2,9 +2,8 @@
 
 use std::cmp::Ordering;
 
-use super::adapters::Bridge;
-use super::plumbing::{Consumer, Producer, ProducerCallback};
-use super::{IndexedParallelIterator, IntoParallelIterator, ParallelIterator};
+use super::IntoParallelIterator;
+use super::plumbing::Producer;
 
 /// A parallel iterator over references to a slice's items: `slice.par_iter()`.
 #[derive(Debug)]
@@ -49,34 +48,6 @@ pub struct ChunksMut<'data, T> {
     size: usize,
 }
 
-/// Implements `ParallelIterator` and `IndexedParallelIterator` for a source that is its own
-/// producer.
-macro_rules! self_producing {
-    ($name:ident, $item:ty, [$($bound:tt)*]) => {
-        impl<'data, T: $($bound)*> ParallelIterator for $name<'data, T> {
-            type Item = $item;
-            fn drive_unindexed<C: Consumer<$item>>(self, consumer: &C) -> C::Result {
-                self.with_producer(Bridge(consumer))
-            }
-            fn with_producer_if_indexed<CB: ProducerCallback<$item>>(
-                self,
-                cb: CB,
-            ) -> Result<CB::Output, (Self, CB)> {
-                Ok(cb.callback(self))
-            }
-        }
-
-        impl<'data, T: $($bound)*> IndexedParallelIterator for $name<'data, T> {
-            fn len(&self) -> usize {
-                Producer::len(self)
-            }
-            fn with_producer<CB: ProducerCallback<$item>>(self, cb: CB) -> CB::Output {
-                cb.callback(self)
-            }
-        }
-    };
-}
-
 impl<'data, T: Sync> Producer for Iter<'data, T> {
     type Item = &'data T;
     type IntoIter = std::slice::Iter<'data, T>;
@@ -91,7 +62,7 @@ impl<'data, T: Sync> Producer for Iter<'data, T> {
         self.slice.iter()
     }
 }
-self_producing!(Iter, &'data T, [Sync + 'data]);
+own_producer!(['data, T: Sync + 'data] Iter<'data, T>, &'data T);
 
 impl<'data, T: Send> Producer for IterMut<'data, T> {
     type Item = &'data mut T;
@@ -107,7 +78,7 @@ impl<'data, T: Send> Producer for IterMut<'data, T> {
         self.slice.iter_mut()
     }
 }
-self_producing!(IterMut, &'data mut T, [Send + 'data]);
+own_producer!(['data, T: Send + 'data] IterMut<'data, T>, &'data mut T);
 
 impl<'data, T: Sync> Producer for Chunks<'data, T> {
     type Item = &'data [T];
@@ -125,7 +96,7 @@ impl<'data, T: Sync> Producer for Chunks<'data, T> {
         self.slice.chunks(self.size)
     }
 }
-self_producing!(Chunks, &'data [T], [Sync + 'data]);
+own_producer!(['data, T: Sync + 'data] Chunks<'data, T>, &'data [T]);
 
 impl<'data, T: Send> Producer for ChunksMut<'data, T> {
     type Item = &'data mut [T];
@@ -146,7 +117,7 @@ impl<'data, T: Send> Producer for ChunksMut<'data, T> {
         self.slice.chunks_mut(self.size)
     }
 }
-self_producing!(ChunksMut, &'data mut [T], [Send + 'data]);
+own_producer!(['data, T: Send + 'data] ChunksMut<'data, T>, &'data mut [T]);
 
 impl<'data, T: Sync + 'data> IntoParallelIterator for &'data [T] {
     type Iter = Iter<'data, T>;

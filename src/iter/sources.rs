@@ -3,9 +3,8 @@
 use std::collections::VecDeque;
 use std::ops::Range;
 
-use super::adapters::Bridge;
-use super::plumbing::{Consumer, Producer, ProducerCallback};
-use super::{IndexedParallelIterator, IntoParallelIterator, ParallelIterator};
+use super::IntoParallelIterator;
+use super::plumbing::Producer;
 
 /// A parallel iterator over a range of integers: `(0..n).into_par_iter()`.
 #[derive(Clone, Debug)]
@@ -108,27 +107,7 @@ impl<T: RangeInteger> Producer for RangeIter<T> {
     }
 }
 
-impl<T: RangeInteger> ParallelIterator for RangeIter<T> {
-    type Item = T;
-    fn drive_unindexed<C: Consumer<T>>(self, consumer: &C) -> C::Result {
-        self.with_producer(Bridge(consumer))
-    }
-    fn with_producer_if_indexed<CB: ProducerCallback<T>>(
-        self,
-        cb: CB,
-    ) -> Result<CB::Output, (Self, CB)> {
-        Ok(cb.callback(self))
-    }
-}
-
-impl<T: RangeInteger> IndexedParallelIterator for RangeIter<T> {
-    fn len(&self) -> usize {
-        Producer::len(self)
-    }
-    fn with_producer<CB: ProducerCallback<T>>(self, cb: CB) -> CB::Output {
-        cb.callback(self)
-    }
-}
+own_producer!([T: RangeInteger] RangeIter<T>, T);
 
 /// A parallel iterator over an inclusive range of integers: `(1..=n).into_par_iter()`. It
 /// holds its first item and its length, so that a range ending at the type's maximum needs
@@ -186,27 +165,7 @@ impl<T: RangeInteger> Producer for RangeInclusiveIter<T> {
     }
 }
 
-impl<T: RangeInteger> ParallelIterator for RangeInclusiveIter<T> {
-    type Item = T;
-    fn drive_unindexed<C: Consumer<T>>(self, consumer: &C) -> C::Result {
-        self.with_producer(Bridge(consumer))
-    }
-    fn with_producer_if_indexed<CB: ProducerCallback<T>>(
-        self,
-        cb: CB,
-    ) -> Result<CB::Output, (Self, CB)> {
-        Ok(cb.callback(self))
-    }
-}
-
-impl<T: RangeInteger> IndexedParallelIterator for RangeInclusiveIter<T> {
-    fn len(&self) -> usize {
-        self.len
-    }
-    fn with_producer<CB: ProducerCallback<T>>(self, cb: CB) -> CB::Output {
-        cb.callback(self)
-    }
-}
+own_producer!([T: RangeInteger] RangeInclusiveIter<T>, T);
 
 /// A parallel iterator that owns the items of a `Vec`: `v.into_par_iter()`.
 #[derive(Clone, Debug)]
@@ -250,24 +209,4 @@ impl<T: Send> Producer for VecIter<T> {
     }
 }
 
-impl<T: Send> ParallelIterator for VecIter<T> {
-    type Item = T;
-    fn drive_unindexed<C: Consumer<T>>(self, consumer: &C) -> C::Result {
-        self.with_producer(Bridge(consumer))
-    }
-    fn with_producer_if_indexed<CB: ProducerCallback<T>>(
-        self,
-        cb: CB,
-    ) -> Result<CB::Output, (Self, CB)> {
-        Ok(cb.callback(self))
-    }
-}
-
-impl<T: Send> IndexedParallelIterator for VecIter<T> {
-    fn len(&self) -> usize {
-        self.items.len()
-    }
-    fn with_producer<CB: ProducerCallback<T>>(self, cb: CB) -> CB::Output {
-        cb.callback(self)
-    }
-}
+own_producer!([T: Send] VecIter<T>, T);

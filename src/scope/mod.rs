@@ -179,7 +179,7 @@ impl<'scope> Scope<'scope> {
             // The pool is shut down: each run happens here and now, as `spawn`'s tasks do.
             for index in 0..n {
                 if let Err(payload) =
-                    crate::unwind::catch_user(|| body(self, broadcast::context(index, n)))
+                    crate::unwind::catch_user(|| body(self, BroadcastContext::new(index, n)))
                 {
                     self.record_panic(payload);
                 }
@@ -190,7 +190,7 @@ impl<'scope> Scope<'scope> {
         broadcast::push_scope_broadcast(&self.registry, |index| {
             let body = body.clone();
             self.make_job(false, move |scope: &Scope<'scope>| {
-                body(scope, broadcast::context(index, n))
+                body(scope, BroadcastContext::new(index, n))
             })
         });
     }
