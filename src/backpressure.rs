@@ -197,6 +197,16 @@ impl<F> SpawnError<F> {
     pub fn into_inner(self) -> F {
         self.func
     }
+
+    /// The same refusal, holding `f` of what it held (the process pool gives back the
+    /// arguments instead of its own closure).
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    pub(crate) fn map<G>(self, f: impl FnOnce(F) -> G) -> SpawnError<G> {
+        SpawnError {
+            kind: self.kind,
+            func: f(self.func),
+        }
+    }
 }
 
 impl<F> fmt::Debug for SpawnError<F> {

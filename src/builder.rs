@@ -866,6 +866,8 @@ enum ErrorKind {
     KeepAlive,
     BadEnv(String),
     Spawn(io::Error),
+    /// A setting of another builder (the process pool's): its name and what is wrong.
+    Invalid(&'static str, String),
 }
 
 impl BuildError {
@@ -878,10 +880,18 @@ impl BuildError {
         BuildError::new(ErrorKind::GlobalExists)
     }
 
+    /// `setting` (of another builder: the process pool's) is wrong; `message` says how,
+    /// with the value that was given.
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    pub(crate) fn invalid(setting: &'static str, message: String) -> Self {
+        BuildError::new(ErrorKind::Invalid(setting, message))
+    }
+
     /// The name of the setting at fault: `"num_threads"`, `"stack_size"`,
     /// `"fairness_interval"`, `"max_queued"`, `"timing_sample"`, `"compensate_stalls"`,
     /// `"restart_intensity"`, `"pin_threads"`, `"STEALPOOL_NUM_THREADS"`, `"build_global"`
-    /// (a global pool exists already), or `"thread spawn"` when the OS refused a thread.
+    /// (a global pool exists already), `"thread spawn"` when the OS refused a thread, or the
+    /// name of a setting of the process pool's builder (feature `process`).
     pub fn setting(&self) -> &'static str {
         match self.kind {
             ErrorKind::ZeroThreads | ErrorKind::TooManyThreads(_) => "num_threads",
@@ -900,6 +910,7 @@ impl BuildError {
             ErrorKind::KeepAlive => "keep_alive",
             ErrorKind::BadEnv(_) => NUM_THREADS_ENV,
             ErrorKind::Spawn(_) => "thread spawn",
+            ErrorKind::Invalid(setting, _) => setting,
         }
     }
 }
@@ -969,6 +980,7 @@ impl fmt::Display for BuildError {
                 f,
                 "thread spawn: the OS refused to start a worker thread: {err}"
             ),
+            ErrorKind::Invalid(setting, message) => write!(f, "{setting}: {message}"),
         }
     }
 }

@@ -23,12 +23,78 @@ pub struct TaskError {
 enum Repr {
     Panic(Box<dyn Any + Send + 'static>),
     Cancelled,
+    /// The worker process died while it ran the task (process pool); how, in words.
+    Crash(String),
+    /// The task ran past its deadline and its process was killed (process pool).
+    Timeout(String),
+    /// The arguments or the result could not be encoded or decoded.
+    Codec(String),
+    /// The pool can no longer run tasks of this kind (it gave up restarting workers).
+    Unavailable(String),
+}
+
+/// A [`TaskError`] on its way out of a task's closure: code that runs a task on the pool's
+/// behalf (the process pool's driver) fails the task by unwinding with this payload, which
+/// the task cell catches like any panic and [`TaskError::panic`] turns back into the error.
+/// `resume_unwind` calls no panic hook, so nothing is printed.
+pub(crate) struct Raised(pub(crate) TaskError);
+
+/// Ends the running task with `error` as its result (see [`Raised`]).
+#[cfg_attr(not(feature = "process"), allow(dead_code))]
+pub(crate) fn raise(error: TaskError) -> ! {
+    std::panic::resume_unwind(Box::new(Raised(error)))
 }
 
 impl TaskError {
+    /// The error for a closure that unwound with `payload`: a panic, or the error a driver
+    /// [`raise`]d.
     pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> Self {
+        match payload.downcast::<Raised>() {
+            Ok(raised) => raised.0,
+            Err(payload) => TaskError {
+                repr: Repr::Panic(payload),
+            },
+        }
+    }
+
+    /// A task whose worker process died while running it; `how` names the signal or the
+    /// exit code.
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    pub(crate) fn crash(how: String) -> Self {
         TaskError {
-            repr: Repr::Panic(payload),
+            repr: Repr::Crash(how),
+        }
+    }
+
+    /// A task that ran past its deadline.
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    pub(crate) fn timeout(what: String) -> Self {
+        TaskError {
+            repr: Repr::Timeout(what),
+        }
+    }
+
+    /// Arguments or a result that could not cross to or from where the task runs.
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    pub(crate) fn codec(what: String) -> Self {
+        TaskError {
+            repr: Repr::Codec(what),
+        }
+    }
+
+    /// A task the pool could not run at all (see [`is_unavailable`](Self::is_unavailable)).
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    pub(crate) fn unavailable(why: String) -> Self {
+        TaskError {
+            repr: Repr::Unavailable(why),
+        }
+    }
+
+    /// A panic carried as a message (a panic in a worker process, whose payload stays there).
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    pub(crate) fn panic_message(message: String) -> Self {
+        TaskError {
+            repr: Repr::Panic(Box::new(message)),
         }
     }
 
@@ -56,6 +122,32 @@ impl TaskError {
     /// ```
     pub fn is_cancelled(&self) -> bool {
         matches!(self.repr, Repr::Cancelled)
+    }
+
+    /// True when the worker *process* running the task died: killed by a signal (a segfault,
+    /// an `abort`, a stack overflow, the OOM killer's `SIGKILL`) or exited. `Display` names the
+    /// signal or the exit code. Only tasks of a process pool (feature `process`) crash; a
+    /// timed-out task is [`is_timeout`](Self::is_timeout) instead.
+    pub fn is_crash(&self) -> bool {
+        matches!(self.repr, Repr::Crash(_))
+    }
+
+    /// True when the task ran longer than its pool's task timeout and was stopped (the process
+    /// pool kills the worker process running it and starts another).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.repr, Repr::Timeout(_))
+    }
+
+    /// True when the task's arguments or its result could not be encoded or decoded on the
+    /// way to or from the worker process; `Display` gives the codec's message.
+    pub fn is_codec(&self) -> bool {
+        matches!(self.repr, Repr::Codec(_))
+    }
+
+    /// True when the pool could not run the task at all: a process pool that gave up
+    /// restarting worker processes (see its `restart_intensity`) fails every task this way.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self.repr, Repr::Unavailable(_))
     }
 
     /// The panic payload, to re-raise with [`std::panic::resume_unwind`] or to inspect.
@@ -98,6 +190,10 @@ impl fmt::Display for TaskError {
                 None => f.write_str("task panicked (the payload is not a string)"),
             },
             Repr::Cancelled => f.write_str("task was cancelled before it ran"),
+            Repr::Crash(how) => write!(f, "task crashed: {how}"),
+            Repr::Timeout(what) => write!(f, "task timed out: {what}"),
+            Repr::Codec(what) => write!(f, "task data could not cross: {what}"),
+            Repr::Unavailable(why) => write!(f, "task could not run: {why}"),
         }
     }
 }
@@ -110,6 +206,10 @@ impl fmt::Debug for TaskError {
                 .field(&panic_message(payload.as_ref()).unwrap_or("<non-string payload>"))
                 .finish(),
             Repr::Cancelled => f.write_str("TaskError::Cancelled"),
+            Repr::Crash(how) => f.debug_tuple("TaskError::Crash").field(how).finish(),
+            Repr::Timeout(what) => f.debug_tuple("TaskError::Timeout").field(what).finish(),
+            Repr::Codec(what) => f.debug_tuple("TaskError::Codec").field(what).finish(),
+            Repr::Unavailable(why) => f.debug_tuple("TaskError::Unavailable").field(why).finish(),
         }
     }
 }

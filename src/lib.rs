@@ -99,6 +99,8 @@ mod loom;
 mod metrics;
 mod pool;
 pub mod prelude;
+#[cfg(all(feature = "process", target_os = "linux"))]
+pub mod process;
 mod registry;
 mod restart;
 mod scope;

@@ -401,6 +401,7 @@ impl PoolCounters {
             workers,
             workers_replaced: self.workers_replaced(),
             replacements_skipped: self.shared.replacements_skipped.load(Ordering::Relaxed),
+            processes: None,
             stalls,
         }
     }

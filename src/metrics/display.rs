@@ -77,10 +77,32 @@ impl fmt::Display for Metrics {
         let _ = write!(
             out,
             "stealpool: {}, up {}",
-            plural(self.num_threads as u64, "worker", "workers"),
+            plural(
+                self.num_threads as u64,
+                if self.processes.is_some() {
+                    "worker process"
+                } else {
+                    "worker"
+                },
+                if self.processes.is_some() {
+                    "worker processes"
+                } else {
+                    "workers"
+                },
+            ),
             Short(self.uptime),
         );
-        if self.workers_replaced > 0 {
+        if let Some(p) = &self.processes {
+            let _ = write!(
+                out,
+                "; {}, {}, {}, {} unresponsive, {} retired",
+                plural(p.replaced, "process replaced", "processes replaced"),
+                plural(p.crashes, "crash", "crashes"),
+                plural(p.timeouts, "timeout", "timeouts"),
+                p.unresponsive,
+                p.retired,
+            );
+        } else if self.workers_replaced > 0 {
             let _ = write!(
                 out,
                 "; {}",

@@ -33,6 +33,8 @@ mod snapshot;
 
 pub(crate) use counters::{Outcome, PoolCounters, Running, SlotCounters, Spawned, Tally};
 pub use histogram::Histogram;
+#[cfg_attr(not(feature = "process"), allow(unused_imports))]
+pub(crate) use snapshot::ProcessFigures;
 pub use snapshot::{LaneMetrics, Metrics, WorkerMetrics};
 
 #[cfg(all(test, loom))]

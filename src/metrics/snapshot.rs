@@ -52,6 +52,24 @@ pub struct Metrics {
     pub(super) workers_replaced: u64,
     pub(super) replacements_skipped: u64,
     pub(super) stalls: u64,
+    /// A process pool's figures; `None` for a thread pool.
+    pub(super) processes: Option<ProcessFigures>,
+}
+
+/// What a process pool adds to its metrics: the worker processes' fates.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ProcessFigures {
+    /// Worker processes started to replace one that died, timed out, stopped answering,
+    /// was cancelled with its task or was retired.
+    pub(crate) replaced: u64,
+    /// Worker processes that died while running a task.
+    pub(crate) crashes: u64,
+    /// Tasks that ran past the task timeout.
+    pub(crate) timeouts: u64,
+    /// Worker processes replaced because they stopped answering the heartbeat.
+    pub(crate) unresponsive: u64,
+    /// Worker processes retired between tasks (task count or memory ceiling).
+    pub(crate) retired: u64,
 }
 
 impl Metrics {
@@ -87,9 +105,34 @@ impl Metrics {
         self.lanes.iter().map(|l| l.queued).sum()
     }
 
-    /// Worker threads started to replace one that retired (after a panic) or died.
+    /// Worker threads started to replace one that retired (after a panic) or died; on a
+    /// process pool, worker processes started to replace one that crashed, timed out,
+    /// stopped answering, was killed with a cancelled task, or was retired.
     pub fn workers_replaced(&self) -> u64 {
-        self.workers_replaced
+        match &self.processes {
+            Some(figures) => figures.replaced,
+            None => self.workers_replaced,
+        }
+    }
+
+    /// Worker processes that died while running a task (each such task is
+    /// [`is_crash`](crate::TaskError::is_crash)); 0 on a thread pool.
+    pub fn crashes(&self) -> u64 {
+        self.processes.map_or(0, |p| p.crashes)
+    }
+
+    /// Tasks stopped because they ran past the task timeout (each
+    /// [`is_timeout`](crate::TaskError::is_timeout)); 0 on a thread pool.
+    pub fn timeouts(&self) -> u64 {
+        self.processes.map_or(0, |p| p.timeouts)
+    }
+
+    /// A process pool's metrics: this snapshot of its driver threads' pool, with the worker
+    /// processes' figures.
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    pub(crate) fn with_processes(mut self, figures: ProcessFigures) -> Self {
+        self.processes = Some(figures);
+        self
     }
 
     /// Panics after which the worker carried on instead of being replaced, because the pool

@@ -218,9 +218,10 @@ where
             }
         };
         let outcome = match &result {
-            Ok(_) => Outcome::Completed,
             Err(error) if error.is_panic() => Outcome::Panicked,
-            Err(_) => Outcome::Cancelled,
+            Err(error) if error.is_cancelled() => Outcome::Cancelled,
+            // A value, or an error a driver raised (a crash, a timeout): the task ran.
+            _ => Outcome::Completed,
         };
         // Counted before `complete` publishes the result.
         tally.count(outcome);
