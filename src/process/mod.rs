@@ -207,8 +207,9 @@ impl ProcessPool {
         self.inner.shared.num_processes()
     }
 
-    /// The pids of the worker processes that are idle now (`None` for a slot that is busy
-    /// or empty): for tests and monitoring.
+    /// The pid of each slot's worker process, busy or idle (`None` for a slot that is empty
+    /// for now: its process was retired, or could not be replaced): for monitoring, and to
+    /// signal a process (a long-running task can be asked to stop with a signal it handles).
     pub fn pids(&self) -> Vec<Option<u32>> {
         self.inner.shared.pids()
     }

@@ -31,7 +31,7 @@
 //! dies (even by SIGKILL) exits by itself: see [`super::child`]'s lifeline.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
@@ -48,6 +48,8 @@ const RETIRE_GRACE: Duration = Duration::from_secs(1);
 pub(crate) struct Shared {
     config: Config,
     slots: Box<[Mutex<Slot>]>,
+    /// Each slot's process id (0: empty), readable while its driver holds the slot.
+    pids: Box<[AtomicU32]>,
     budget: RestartBudget,
     /// Set when the pool gave up restarting (rule 5): why, for the tasks it fails.
     gave_up: Mutex<Option<String>>,
@@ -86,10 +88,12 @@ enum Cause {
 impl Shared {
     pub(super) fn new(config: Config) -> Shared {
         let slots = (0..config.processes).map(|_| Mutex::default()).collect();
+        let pids = (0..config.processes).map(|_| AtomicU32::new(0)).collect();
         let budget = RestartBudget::new(config.restart_max, config.restart_period);
         Shared {
             config,
             slots,
+            pids,
             budget,
             gave_up: Mutex::new(None),
             stop_now: AtomicBool::new(false),
@@ -105,10 +109,10 @@ impl Shared {
 
     /// Starts every slot's process (at build): the first error, if any.
     pub(super) fn start_all(&self) -> Result<(), String> {
-        for slot in self.slots.iter() {
+        for (index, slot) in self.slots.iter().enumerate() {
             let mut slot = slot.lock();
-            slot.process = Some(WorkerProcess::start(&self.config.launch)?);
-            slot.used = true;
+            let process = WorkerProcess::start(&self.config.launch)?;
+            self.put(index, &mut slot, process);
         }
         Ok(())
     }
@@ -120,7 +124,7 @@ impl Shared {
             .expect("a process task runs on one of its pool's driver threads");
         let mut slot = self.slots[index].lock();
         if slot.process.is_none() {
-            self.fill(&mut slot);
+            self.fill(index, &mut slot);
         }
         let Some(process) = slot.process.as_mut() else {
             raise(self.unavailable());
@@ -130,40 +134,40 @@ impl Shared {
         let answer = process.run(offset, args, deadline, &mut give_up);
         match answer {
             Answer::Done(result) => {
-                self.after_task(&mut slot);
+                self.after_task(index, &mut slot);
                 result
             }
             Answer::Panicked(message) => {
-                self.after_task(&mut slot);
+                self.after_task(index, &mut slot);
                 raise(TaskError::panic_message(message))
             }
             Answer::Failed(why) => {
-                self.after_task(&mut slot);
+                self.after_task(index, &mut slot);
                 raise(TaskError::codec(why))
             }
             Answer::Died(how) => {
                 self.figures.crashes.fetch_add(1, Ordering::Relaxed);
-                self.replace(&mut slot, Cause::Failure);
+                self.replace(index, &mut slot, Cause::Failure);
                 raise(TaskError::crash(how))
             }
             Answer::TimedOut => {
                 self.figures.timeouts.fetch_add(1, Ordering::Relaxed);
                 let timeout = self.config.task_timeout.unwrap_or_default();
                 let pid = process.pid();
-                self.replace(&mut slot, Cause::Failure);
+                self.replace(index, &mut slot, Cause::Failure);
                 raise(TaskError::timeout(format!(
                     "still running after {timeout:?}; worker process {pid} was killed"
                 )))
             }
             Answer::Stopped => {
-                self.replace(&mut slot, Cause::Planned);
+                self.replace(index, &mut slot, Cause::Planned);
                 raise(TaskError::cancelled())
             }
         }
     }
 
     /// Rule 4: retire the slot's process if it has done enough.
-    fn after_task(&self, slot: &mut Slot) {
+    fn after_task(&self, index: usize, slot: &mut Slot) {
         let Some(process) = slot.process.as_ref() else {
             return;
         };
@@ -178,7 +182,7 @@ impl Shared {
                 .is_some_and(|max| process.resident_bytes().is_some_and(|rss| rss > max));
         if by_count || by_memory {
             self.figures.retired.fetch_add(1, Ordering::Relaxed);
-            if let Some(process) = slot.process.take() {
+            if let Some(process) = self.take(index, slot) {
                 process.retire(RETIRE_GRACE);
             }
         }
@@ -186,8 +190,8 @@ impl Shared {
 
     /// Drops the slot's (dead or killed) process and starts another at once, unless the pool
     /// is closing or, for a failure, the restart budget says no (rule 5).
-    fn replace(&self, slot: &mut Slot, cause: Cause) {
-        drop(slot.process.take());
+    fn replace(&self, index: usize, slot: &mut Slot, cause: Cause) {
+        drop(self.take(index, slot));
         if self.closing.load(Ordering::Relaxed) {
             return;
         }
@@ -197,22 +201,32 @@ impl Shared {
                 return;
             }
         }
-        self.fill(slot);
+        self.fill(index, slot);
+    }
+
+    /// Puts a new process in slot `index`.
+    fn put(&self, index: usize, slot: &mut Slot, process: WorkerProcess) {
+        if slot.used {
+            self.figures.replaced.fetch_add(1, Ordering::Relaxed);
+        }
+        slot.used = true;
+        self.pids[index].store(process.pid(), Ordering::Relaxed);
+        slot.process = Some(process);
+    }
+
+    /// Takes slot `index`'s process out.
+    fn take(&self, index: usize, slot: &mut Slot) -> Option<WorkerProcess> {
+        self.pids[index].store(0, Ordering::Relaxed);
+        slot.process.take()
     }
 
     /// Starts a process in an empty slot (not after the pool gave up or while it closes).
-    fn fill(&self, slot: &mut Slot) {
+    fn fill(&self, index: usize, slot: &mut Slot) {
         if self.gave_up.lock().is_some() || self.closing.load(Ordering::Relaxed) {
             return;
         }
         match WorkerProcess::start(&self.config.launch) {
-            Ok(process) => {
-                if slot.used {
-                    self.figures.replaced.fetch_add(1, Ordering::Relaxed);
-                }
-                slot.used = true;
-                slot.process = Some(process);
-            }
+            Ok(process) => self.put(index, slot, process),
             Err(why) => {
                 // Counted against the budget like a crash: a program whose workers cannot
                 // start must not be restarted in a tight loop either.
@@ -281,8 +295,8 @@ impl Shared {
             *stopped.lock() = true;
             wake.notify_all();
         }
-        for slot in self.slots.iter() {
-            if let Some(process) = slot.lock().process.take() {
+        for (index, slot) in self.slots.iter().enumerate() {
+            if let Some(process) = self.take(index, &mut slot.lock()) {
                 process.retire(RETIRE_GRACE);
             }
         }
@@ -311,7 +325,7 @@ impl Shared {
                     return;
                 }
             }
-            for slot in self.slots.iter() {
+            for (index, slot) in self.slots.iter().enumerate() {
                 // A busy slot (its driver holds the lock) is not checked: its task's own
                 // deadline and the pipe watch it.
                 let Some(mut slot) = slot.try_lock() else {
@@ -325,7 +339,7 @@ impl Shared {
                 }
                 if !process.ping(self.config.heartbeat_timeout) {
                     self.figures.unresponsive.fetch_add(1, Ordering::Relaxed);
-                    self.replace(&mut slot, Cause::Failure);
+                    self.replace(index, &mut slot, Cause::Failure);
                 }
             }
         }
