@@ -112,7 +112,9 @@ impl TaskError {
 
     /// True when the task never ran: its handle cancelled it before it started
     /// ([`JoinHandle::cancel`](crate::JoinHandle::cancel)), `shutdown_now` cancelled it while
-    /// it was queued, or it was refused because the pool had been shut down.
+    /// it was queued, or it was refused because the pool had been shut down. On a process
+    /// pool (feature `process`), also a running task whose worker process was killed by its
+    /// handle's `cancel` or by `shutdown_now`.
     ///
     /// ```
     /// let pool = stealpool::WorkerPool::builder().num_threads(1).build().unwrap();

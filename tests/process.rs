@@ -20,7 +20,12 @@ fn main() {
     if std::env::var(ROLE_ENV).as_deref() == Ok("parent") {
         act_as_parent();
     }
+    watchdog();
     let tests: &[(&str, fn())] = &[
+        (
+            "process_pool_as_the_contract_shows",
+            process_pool_as_the_contract_shows,
+        ),
         ("round_trip_and_panics", round_trip_and_panics),
         (
             "abort_fails_one_task_and_the_rest_go_on",
@@ -120,6 +125,52 @@ fn main() {
         println!("failures: {failed:?}");
         std::process::exit(101);
     }
+}
+
+/// Ends the run if it takes more than five minutes (`STEALPOOL_TEST_WATCHDOG_SECS`): a hang
+/// is a failure, not a stuck CI.
+fn watchdog() {
+    let secs = std::env::var("STEALPOOL_TEST_WATCHDOG_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300);
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(secs));
+        eprintln!("tests/process.rs: still running after {secs} s; a test hangs");
+        std::process::exit(102);
+    });
+}
+
+/// `../shared/API.md`, "Process pool", as written there (with `fib`'s argument smaller).
+fn process_pool_as_the_contract_shows() {
+    fn run() -> Result<(), stealpool::BuildError> {
+        let pool = stealpool::process::ProcessPool::builder() // -> ProcessPoolBuilder
+            .processes(4)
+            .task_timeout(Duration::from_secs(30))
+            .build()?; // -> Result<ProcessPool, BuildError>
+        let h: stealpool::JoinHandle<u64> = pool.spawn(25u64, |n: u64| fib(n));
+        let args = 10u64;
+        let h2 = pool.spawn_with(Priority::High, args, fib);
+        assert_eq!(pool.num_processes(), 4);
+        assert_eq!(h.join().unwrap(), 75_025);
+        assert_eq!(h2.join().unwrap(), 55);
+        let m: stealpool::Metrics = pool.metrics();
+        assert_eq!(m.completed(), 2);
+        assert_eq!(m.workers_replaced(), 0);
+        let err = pool
+            .spawn((), |()| -> u8 { std::process::abort() })
+            .join()
+            .unwrap_err();
+        assert!(err.is_crash() && !err.is_timeout());
+        assert!(pool.metrics().to_string().contains("1 crash"));
+        assert!(pool.shutdown_timeout(Duration::from_secs(60)));
+        pool.shutdown();
+        pool.shutdown_now();
+        Ok(())
+    }
+    fn assert_pool<P: Clone + Send + Sync + std::fmt::Debug>() {}
+    assert_pool::<ProcessPool>();
+    run().unwrap();
 }
 
 fn procs(processes: usize) -> stealpool::process::ProcessPoolBuilder {
@@ -230,12 +281,16 @@ fn segfault_is_a_crash_named_by_its_signal() {
 
 fn exit_code_is_a_crash_named_by_its_code() {
     let pool = procs(1).build().unwrap();
+    let before = pool.pids()[0].unwrap();
     let err = pool
         .spawn(3i32, |code: i32| -> () { std::process::exit(code) })
         .join()
         .unwrap_err();
     assert!(err.is_crash(), "{err:?}");
     assert!(err.to_string().contains("exited with code 3"), "{err}");
+    // Replaced at once, not when the next task comes.
+    let after = pool.pids()[0].expect("a new process is in the slot already");
+    assert_ne!(before, after);
     assert_eq!(pool.spawn(4u64, fib).join().unwrap(), 3);
     pool.shutdown();
 }
