@@ -15,83 +15,43 @@ use stealpool::process::ProcessPool;
 /// Set when this binary is started as the "parent" of `parent_killed_children_exit`.
 const ROLE_ENV: &str = "STEALPOOL_TEST_ROLE";
 
+/// `(name, fn)` pairs for the test list, named after the functions.
+macro_rules! tests {
+    ($($name:ident),* $(,)?) => {
+        &[$((stringify!($name), $name as fn())),*]
+    };
+}
+
 fn main() {
     stealpool::process::init();
     if std::env::var(ROLE_ENV).as_deref() == Ok("parent") {
         act_as_parent();
     }
     watchdog();
-    let tests: &[(&str, fn())] = &[
-        (
-            "process_pool_as_the_contract_shows",
-            process_pool_as_the_contract_shows,
-        ),
-        ("round_trip_and_panics", round_trip_and_panics),
-        (
-            "abort_fails_one_task_and_the_rest_go_on",
-            abort_fails_one_task_and_the_rest_go_on,
-        ),
-        (
-            "segfault_is_a_crash_named_by_its_signal",
-            segfault_is_a_crash_named_by_its_signal,
-        ),
-        (
-            "exit_code_is_a_crash_named_by_its_code",
-            exit_code_is_a_crash_named_by_its_code,
-        ),
-        ("stack_overflow_is_a_crash", stack_overflow_is_a_crash),
-        (
-            "endless_loop_times_out_and_the_process_is_replaced",
-            endless_loop_times_out_and_the_process_is_replaced,
-        ),
-        (
-            "allocation_bomb_hits_the_address_space_limit",
-            allocation_bomb_hits_the_address_space_limit,
-        ),
-        (
-            "a_leaking_process_is_retired_past_the_memory_ceiling",
-            a_leaking_process_is_retired_past_the_memory_ceiling,
-        ),
-        (
-            "max_tasks_per_process_recycles",
-            max_tasks_per_process_recycles,
-        ),
-        (
-            "heartbeat_replaces_a_process_that_stopped_answering",
-            heartbeat_replaces_a_process_that_stopped_answering,
-        ),
-        (
-            "restart_intensity_gives_up_with_a_clear_error",
-            restart_intensity_gives_up_with_a_clear_error,
-        ),
-        (
-            "cancel_drops_a_queued_task_and_kills_a_running_one",
-            cancel_drops_a_queued_task_and_kills_a_running_one,
-        ),
-        ("high_lane_goes_first", high_lane_goes_first),
-        (
-            "try_spawn_gives_the_arguments_back_when_full",
-            try_spawn_gives_the_arguments_back_when_full,
-        ),
-        ("shutdowns_reap_every_child", shutdowns_reap_every_child),
-        (
-            "shutdown_now_kills_running_tasks",
-            shutdown_now_kills_running_tasks,
-        ),
-        ("handles_are_futures", handles_are_futures),
-        (
-            "bad_settings_are_build_errors",
-            bad_settings_are_build_errors,
-        ),
-        (
-            "a_result_that_does_not_decode_is_a_codec_error",
-            a_result_that_does_not_decode_is_a_codec_error,
-        ),
-        ("parent_killed_children_exit", parent_killed_children_exit),
-        (
-            "soak_10000_tasks_with_1_percent_crashes",
-            soak_10000_tasks_with_1_percent_crashes,
-        ),
+    let tests: &[(&str, fn())] = tests![
+        process_pool_as_the_contract_shows,
+        round_trip_and_panics,
+        abort_fails_one_task_and_the_rest_go_on,
+        segfault_is_a_crash_named_by_its_signal,
+        exit_code_is_a_crash_named_by_its_code,
+        stack_overflow_is_a_crash,
+        endless_loop_times_out_and_the_process_is_replaced,
+        allocation_bomb_hits_the_address_space_limit,
+        a_leaking_process_is_retired_past_the_memory_ceiling,
+        max_tasks_per_process_recycles,
+        niceness_applies_to_the_worker_processes,
+        heartbeat_replaces_a_process_that_stopped_answering,
+        restart_intensity_gives_up_with_a_clear_error,
+        cancel_drops_a_queued_task_and_kills_a_running_one,
+        high_lane_goes_first,
+        try_spawn_gives_the_arguments_back_when_full,
+        shutdowns_reap_every_child,
+        shutdown_now_kills_running_tasks,
+        handles_are_futures,
+        bad_settings_are_build_errors,
+        a_result_that_does_not_decode_is_a_codec_error,
+        parent_killed_children_exit,
+        soak_10000_tasks_with_1_percent_crashes,
     ];
     let filters: Vec<String> = std::env::args()
         .skip(1)
@@ -391,6 +351,19 @@ fn max_tasks_per_process_recycles() {
     assert_eq!(pids[3], pids[5]);
     assert_ne!(pids[5], pids[6]);
     assert_eq!(pool.metrics().workers_replaced(), 2);
+    pool.shutdown();
+}
+
+fn niceness_applies_to_the_worker_processes() {
+    fn my_niceness(_: ()) -> i32 {
+        // SAFETY: getpriority reads this process's niceness (who = 0); no memory is passed.
+        unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
+    }
+    // SAFETY: as above, for the test process itself.
+    let mine = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+    let target = (mine + 7).min(19);
+    let pool = procs(1).niceness(target).build().unwrap();
+    assert_eq!(pool.spawn((), my_niceness).join().unwrap(), target);
     pool.shutdown();
 }
 
