@@ -11,16 +11,16 @@
 //! ([`max_resident_bytes`](ProcessPoolBuilder::max_resident_bytes)). The price: arguments
 //! and results are copied through a pipe with serde (tens of microseconds per task, see
 //! `docs/bench/process.md`), and the function cannot capture anything. Use
-//! [`WorkerPool`](crate::WorkerPool) for trusted Rust code and this pool for the rest.
+//! [`WorkerPool`] for trusted Rust code and this pool for the rest.
 //!
 //! # How it works
 //! Worker processes are this program run again ([`init`] makes them serve tasks, as
 //! procspawn does). Each has a *driver thread* in the parent: the pool is a
-//! [`WorkerPool`](crate::WorkerPool) whose tasks send their arguments to the driver's process
+//! [`WorkerPool`] whose tasks send their arguments to the driver's process
 //! and wait for the answer, so lanes, `max_queued`, cancellation of queued tasks and the
-//! task counts are the thread pool's own. The frames on the pipe are in [`wire`]'s docs,
+//! task counts are the thread pool's own. The frames on the pipe are in `wire`'s docs,
 //! the child's side in `child`'s, and the supervision rules (crash, timeout, cancel,
-//! retirement, heartbeat, restart intensity, reaping) in [`supervisor`]'s.
+//! retirement, heartbeat, restart intensity, reaping) in `supervisor`'s.
 //!
 //! ```
 //! use stealpool::process::ProcessPool;
@@ -34,7 +34,7 @@
 //!     let pool = ProcessPool::builder().processes(2).build()?;
 //!     let handle = pool.spawn(20u64, fib);
 //!     assert_eq!(handle.join().unwrap(), 6765);
-//!     let crash = pool.spawn((), |()| std::process::abort());
+//!     let crash = pool.spawn((), |()| -> u8 { std::process::abort() });
 //!     assert!(crash.join().unwrap_err().is_crash());
 //!     Ok(())
 //! }
