@@ -32,7 +32,11 @@
 //!    once, then all joined; the figure is the time from just before the first spawn until
 //!    the last join returns. stealpool's `ProcessPool` (2 processes) against stealpool's
 //!    thread `WorkerPool` (2 threads, `WorkerPool::spawn`, the same function) and procspawn's
-//!    `Pool` (2 processes). Target: process pool / thread pool <= 1.10x.
+//!    `Pool` (2 processes). Target: process pool / thread pool <= 1.10x. The breakdown: each
+//!    task also returns the thread it ran on and its start and end on `CLOCK_MONOTONIC`
+//!    (the same clock in every process), from which each worker's idle gaps between
+//!    consecutive tasks (the pool's dispatch cost, as its worker sees it), the lead-in (first
+//!    spawn to first task start) and the tail (last task end to last join) follow.
 //! 3. **Replacing a crashed worker** (`crash`), on pools of **1 process**: spawn a task that
 //!    calls `std::process::abort()` and right behind it a tiny task that returns its argument
 //!    plus 1 and its process id; the figure is the time from just before the first spawn until
@@ -72,7 +76,8 @@
 //! - `tables.round_trip`: rows `stealpool`, `procspawn`; columns `pool`, `us_per_task`
 //!   (median), `min_us`, `max_us`, `over_procspawn`.
 //! - `tables.throughput`: rows `process_pool`, `thread_pool`, `procspawn`; columns `pool`,
-//!   `ms` (median), `min_ms`, `max_ms`, `us_per_task` (median time / tasks), `over_thread_pool`.
+//!   `ms` (median), `min_ms`, `max_ms`, `us_per_task` (median time / tasks), `over_thread_pool`,
+//!   `gap_mean_us`, `gap_median_us`, `lead_in_us`, `tail_us` (medians over rounds).
 //! - `tables.crash`: rows `stealpool_crash`, `stealpool_round_trip`, `procspawn_crash`,
 //!   `procspawn_round_trip`; columns `pool`, `what`, `median_ms`, `min_ms`, `max_ms`,
 //!   `samples`, `next_task` (what became of the task behind the crash).
@@ -136,13 +141,46 @@ fn abort_task(_: ()) -> u64 {
     std::process::abort()
 }
 
-/// Part 2: 100 µs of busy work (a spin on `Instant`, so it occupies the CPU like real work).
-fn spin_task(x: u64) -> u64 {
+/// Part 2: 100 µs of busy work (a spin on `Instant`, so it occupies the CPU like real work);
+/// returns `2 x + 1` and, for the breakdown, where and when it ran (see [`Span`]).
+fn spin_task(x: u64) -> (u64, Span) {
+    let start = monotonic_ns();
     let end = Instant::now() + TASK_SPIN;
     while Instant::now() < end {
         spin_loop();
     }
-    2 * x + 1
+    let span = Span {
+        worker: gettid(),
+        start_ns: start,
+        end_ns: monotonic_ns(),
+    };
+    (2 * x + 1, span)
+}
+
+/// Where and when a spin task ran: the thread (in a worker process of either pool, its main
+/// thread, whose id is the process id) and `CLOCK_MONOTONIC`, which every process of the
+/// machine reads alike, at its start and end.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+struct Span {
+    worker: i32,
+    start_ns: u64,
+    end_ns: u64,
+}
+
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the struct we pass and reads nothing else.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_MONOTONIC) failed");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn gettid() -> i32 {
+    // SAFETY: gettid takes nothing and cannot fail.
+    unsafe { libc::gettid() }
 }
 
 // ---------------------------------------------------------------------------
@@ -331,47 +369,92 @@ const THROUGHPUT_ROWS: [(&str, &str); 3] = [
     ("procspawn", "procspawn `Pool`, 2 processes"),
 ];
 
-/// Spawns `n` spin tasks at once, joins them all; ms.
-fn burst_process(pool: &ProcessPool, n: u64) -> f64 {
+/// One burst of part 2: its time, and the breakdown of it from the tasks' [`Span`]s.
+#[derive(Clone, Copy)]
+struct Burst {
+    ms: f64,
+    /// Per task, the time its worker sat idle since its previous task ended (µs): mean and
+    /// median over the burst's tasks (each worker's first task excluded).
+    gap_mean_us: f64,
+    gap_median_us: f64,
+    /// From just before the first spawn until the first task started (µs).
+    lead_in_us: f64,
+    /// From the last task's end until the last join returned (µs).
+    tail_us: f64,
+}
+
+/// Spawns `n` spin tasks at once, joins them all.
+fn burst_process(pool: &ProcessPool, n: u64) -> Burst {
+    let t0 = monotonic_ns();
     let start = Instant::now();
     let handles: Vec<_> = (0..n).map(|x| pool.spawn(x, spin_task)).collect();
-    let results: Vec<u64> = handles
+    let results: Vec<(u64, Span)> = handles
         .into_iter()
         .map(|h| h.join().expect("a spin task failed in the process pool"))
         .collect();
     let ms = start.elapsed().as_secs_f64() * 1e3;
-    check_spins(&results, "process pool");
-    ms
+    breakdown(ms, t0, monotonic_ns(), &results, "process pool")
 }
 
-fn burst_threads(pool: &WorkerPool, n: u64) -> f64 {
+fn burst_threads(pool: &WorkerPool, n: u64) -> Burst {
+    let t0 = monotonic_ns();
     let start = Instant::now();
     let handles: Vec<_> = (0..n).map(|x| pool.spawn(move || spin_task(x))).collect();
-    let results: Vec<u64> = handles
+    let results: Vec<(u64, Span)> = handles
         .into_iter()
         .map(|h| h.join().expect("a spin task failed in the thread pool"))
         .collect();
     let ms = start.elapsed().as_secs_f64() * 1e3;
-    check_spins(&results, "thread pool");
-    ms
+    breakdown(ms, t0, monotonic_ns(), &results, "thread pool")
 }
 
-fn burst_procspawn(pool: &procspawn::Pool, n: u64) -> f64 {
+fn burst_procspawn(pool: &procspawn::Pool, n: u64) -> Burst {
+    let t0 = monotonic_ns();
     let start = Instant::now();
     // A procspawn handle kills its task when dropped: every one is kept until joined.
     let handles: Vec<_> = (0..n).map(|x| pool.spawn(x, spin_task)).collect();
-    let results: Vec<u64> = handles
+    let results: Vec<(u64, Span)> = handles
         .into_iter()
         .map(|h| h.join().expect("a spin task failed in procspawn's pool"))
         .collect();
     let ms = start.elapsed().as_secs_f64() * 1e3;
-    check_spins(&results, "procspawn");
-    ms
+    breakdown(ms, t0, monotonic_ns(), &results, "procspawn")
 }
 
-fn check_spins(results: &[u64], what: &str) {
-    for (x, &r) in results.iter().enumerate() {
-        assert_eq!(r, 2 * x as u64 + 1, "{what}: wrong result of spin task {x}");
+/// Checks every result, and works out where a burst's time went: per worker, the tasks in
+/// the order they ran and the idle gaps between them.
+fn breakdown(ms: f64, t0: u64, t1: u64, results: &[(u64, Span)], what: &str) -> Burst {
+    let mut spans = Vec::with_capacity(results.len());
+    for (x, (r, span)) in results.iter().enumerate() {
+        assert_eq!(
+            *r,
+            2 * x as u64 + 1,
+            "{what}: wrong result of spin task {x}"
+        );
+        spans.push(*span);
+    }
+    spans.sort_by_key(|s| (s.worker, s.start_ns));
+    let gaps: Vec<f64> = spans
+        .windows(2)
+        .filter(|pair| pair[0].worker == pair[1].worker)
+        .map(|pair| pair[1].start_ns.saturating_sub(pair[0].end_ns) as f64 / 1e3)
+        .collect();
+    let first = spans.iter().map(|s| s.start_ns).min().unwrap_or(t0);
+    let last = spans.iter().map(|s| s.end_ns).max().unwrap_or(t1);
+    let us = |a: u64, b: u64| b.saturating_sub(a) as f64 / 1e3;
+    let (gap_mean_us, gap_median_us) = if gaps.is_empty() {
+        (0.0, 0.0)
+    } else {
+        let gaps = Samples::new(gaps);
+        let mean = gaps.taken().iter().sum::<f64>() / gaps.len() as f64;
+        (mean, gaps.median())
+    };
+    Burst {
+        ms,
+        gap_mean_us,
+        gap_median_us,
+        lead_in_us: us(t0, first),
+        tail_us: us(last, t1),
     }
 }
 
@@ -388,7 +471,7 @@ fn part_throughput(cfg: &PassConfig, nproc: &str, out: &mut Results) -> f64 {
         sample(i);
     }
     let started = Instant::now();
-    let samples = cfg.rounds(cfg.throughput_rounds).run(3, sample);
+    let bursts = cfg.rounds(cfg.throughput_rounds).run(3, sample);
     println!(
         "\n== throughput of {} µs tasks: {} rounds ({:.1} s) ==",
         TASK_SPIN.as_micros(),
@@ -398,7 +481,8 @@ fn part_throughput(cfg: &PassConfig, nproc: &str, out: &mut Results) -> f64 {
     process.shutdown();
     Pool::Stealpool(threads).shutdown();
     theirs.shutdown();
-    let samples: Vec<Samples> = samples.into_iter().map(Samples::new).collect();
+    let of = |i: usize, f: fn(&Burst) -> f64| Samples::new(bursts[i].iter().map(f).collect());
+    let samples: Vec<Samples> = (0..3).map(|i| of(i, |b| b.ms)).collect();
     let ratio = paired_ratio(&samples[0], &samples[1]);
 
     let ideal = cfg.tasks as f64 * TASK_SPIN.as_secs_f64() * 1e3 / PROCESSES as f64;
@@ -407,7 +491,7 @@ fn part_throughput(cfg: &PassConfig, nproc: &str, out: &mut Results) -> f64 {
         TASK_SPIN.as_micros()
     );
     println!(
-        "{} tasks of {} µs busy work each (a spin on `Instant`), all spawned at once from the main thread, then all joined; time from just before the first spawn until the last join returns ({} ms of work per worker: the best time possible). Medians of {} rounds (pools interleaved, rotating order). The ratio is the median over rounds of this row's time / the thread pool's in the same round.",
+        "{} tasks of {} µs busy work each (a spin on `Instant`), all spawned at once from the main thread, then all joined; time from just before the first spawn until the last join returns ({} ms of work per worker: the best time possible). Medians of {} rounds (pools interleaved, rotating order). The ratio is the median over rounds of this row's time / the thread pool's in the same round. The breakdown comes from each task's start and end (`CLOCK_MONOTONIC`, read in the task) and the thread it ran on: a worker's idle gap is the time from the end of one of its tasks to the start of its next (its first task excluded), each burst's mean and median over its tasks, medians over rounds; lead-in is from just before the first spawn to the first task's start, tail from the last task's end to the last join's return.",
         cfg.tasks,
         TASK_SPIN.as_micros(),
         fmt_ms(ideal),
@@ -421,7 +505,11 @@ fn part_throughput(cfg: &PassConfig, nproc: &str, out: &mut Results) -> f64 {
         .right("min_ms", "min (ms)")
         .right("max_ms", "max (ms)")
         .right("us_per_task", "µs per task")
-        .right("over_thread_pool", "/ thread pool");
+        .right("over_thread_pool", "/ thread pool")
+        .right("gap_mean_us", "worker idle between tasks, mean (µs)")
+        .right("gap_median_us", "median (µs)")
+        .right("lead_in_us", "lead-in (µs)")
+        .right("tail_us", "tail (µs)");
     for (i, (id, label)) in THROUGHPUT_ROWS.iter().enumerate() {
         let ms = &samples[i];
         let over = if i == 1 {
@@ -438,6 +526,10 @@ fn part_throughput(cfg: &PassConfig, nproc: &str, out: &mut Results) -> f64 {
                 Cell::ms(ms.max()),
                 Cell::fixed(ms.median() * 1e3 / cfg.tasks as f64, 1),
                 over,
+                Cell::fixed(of(i, |b| b.gap_mean_us).median(), 1),
+                Cell::fixed(of(i, |b| b.gap_median_us).median(), 1),
+                Cell::fixed(of(i, |b| b.lead_in_us).median(), 0),
+                Cell::fixed(of(i, |b| b.tail_us).median(), 0),
             ],
         );
     }
