@@ -3,7 +3,7 @@
 //! `WorkerPool` where the question is what the processes cost; then the codec the pool sends
 //! arguments and results with (postcard) beside bincode.
 //!
-//! Run with `cargo bench --features process --bench process` (about a minute on 2 cores).
+//! Run with `cargo bench --features process --bench process` (about 10 s on 2 cores once built).
 //! `cargo bench --features process --bench process -- --test` (or `STEALPOOL_BENCH_QUICK=1`)
 //! shrinks every part so that it finishes in seconds once built, with figures that mean
 //! nothing. `STEALPOOL_PROCESS_BENCH_PART=round_trip` (or `throughput`, `crash`, `codec`; a
