@@ -270,13 +270,13 @@ impl Shared {
         }
     }
 
-    /// The pid of each slot's process now (`None`: empty, or busy with a task).
+    /// The pid of each slot's process now, busy or idle (`None`: the slot is empty).
     pub(super) fn pids(&self) -> Vec<Option<u32>> {
-        self.slots
+        self.pids
             .iter()
-            .map(|slot| {
-                slot.try_lock()
-                    .and_then(|s| s.process.as_ref().map(|p| p.pid()))
+            .map(|pid| match pid.load(Ordering::Relaxed) {
+                0 => None,
+                pid => Some(pid),
             })
             .collect()
     }
