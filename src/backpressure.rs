@@ -41,6 +41,11 @@ impl Limit {
         }
     }
 
+    /// The bound.
+    pub(crate) fn max(&self) -> usize {
+        self.max
+    }
+
     /// Takes a place if one is free.
     pub(crate) fn try_acquire(&self) -> bool {
         let mut cur = self.queued.load(Ordering::SeqCst);

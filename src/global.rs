@@ -19,7 +19,7 @@ static GLOBAL: OnceLock<WorkerPool> = OnceLock::new();
 /// The global pool: the one [`PoolBuilder::build_global`] set up, else one built with default
 /// settings on first use. It lives as long as the process ([`shutdown_global`] ends its
 /// threads).
-fn global_pool() -> &'static WorkerPool {
+pub(crate) fn global_pool() -> &'static WorkerPool {
     GLOBAL.get_or_init(builder::build_default)
 }
 

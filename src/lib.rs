@@ -97,6 +97,8 @@ mod lane;
 mod latch;
 mod loom;
 mod metrics;
+#[cfg(feature = "nats")]
+pub mod nats;
 mod pool;
 pub mod prelude;
 #[cfg(all(feature = "process", target_os = "linux"))]

@@ -354,6 +354,17 @@ impl WorkerPool {
         self.registry().num_threads()
     }
 
+    /// The bound on waiting tasks set by
+    /// [`PoolBuilder::max_queued`](crate::PoolBuilder::max_queued), if any.
+    ///
+    /// ```
+    /// let pool = stealpool::WorkerPool::builder().num_threads(1).max_queued(8).build().unwrap();
+    /// assert_eq!(pool.max_queued(), Some(8));
+    /// ```
+    pub fn max_queued(&self) -> Option<usize> {
+        self.registry().limit().map(|limit| limit.max())
+    }
+
     /// A snapshot of what the pool has counted: tasks completed, panicked, cancelled and
     /// queued, steals, replaced workers, per-worker and per-lane figures, and (with
     /// [`record_timing`](crate::PoolBuilder::record_timing)) wait and run time histograms.

@@ -31,6 +31,12 @@ pub(crate) fn take_panicked() -> bool {
     PANICKED.with(|p| p.replace(false))
 }
 
+/// Puts back a note that [`take_panicked`] took (a promise's completer lends the note out).
+#[cfg_attr(not(feature = "nats"), allow(dead_code))]
+pub(crate) fn note_panicked() {
+    PANICKED.with(|p| p.set(true));
+}
+
 /// Runs `f`, swallowing a panic from it. A panic payload whose own `Drop` panics is leaked
 /// rather than dropped, so this never unwinds.
 pub(crate) fn call_quietly(f: impl FnOnce()) {

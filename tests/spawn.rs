@@ -244,6 +244,6 @@ fn handles_can_be_joined_on_other_threads() {
         .map(|h| std::thread::spawn(move || h.join().unwrap()))
         .collect();
     let sum: u64 = joiners.into_iter().map(|j| j.join().unwrap()).sum();
-    assert_eq!(sum, (1..=64).sum());
+    assert_eq!(sum, (1..=64u64).sum::<u64>());
     pool.shutdown();
 }

@@ -414,7 +414,8 @@ pub(crate) enum Tally<'a> {
     Slot(&'a SlotCounters, usize),
     /// Any other thread: the pool's shared counters.
     Pool(&'a PoolCounters, usize),
-    /// Not counted (a scope running on its caller after shutdown; model tests).
+    /// Not counted (a scope running on its caller after shutdown; a promise's result; model
+    /// tests).
     Nowhere,
 }
 

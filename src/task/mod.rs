@@ -16,6 +16,8 @@
 //! ```
 
 mod handle;
+#[cfg(feature = "nats")]
+pub(crate) mod promise;
 pub(crate) mod state;
 mod waker;
 
