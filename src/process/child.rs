@@ -86,7 +86,7 @@ where
 
 /// Serves tasks on the pool's pipes until the pool closes them; never returns.
 pub(super) fn serve() -> ! {
-    let (mut commands, mut replies) = match take_pipes() {
+    let (commands, mut replies) = match take_pipes() {
         Ok(pipes) => pipes,
         Err(err) => setup_failed(&format!("cannot take the pool's pipes: {err}")),
     };
@@ -94,6 +94,8 @@ pub(super) fn serve() -> ! {
         setup_failed(&err);
     }
     watch_lifeline(&commands);
+    // Buffered: one `read` takes a whole frame that has arrived (the pool sends one at a time).
+    let mut commands = std::io::BufReader::with_capacity(64 << 10, commands);
     let hello_offset = offset_of(probe).to_le_bytes();
     let pid = std::process::id().to_le_bytes();
     if wire::write_frame(&mut replies, wire::HELLO, &[&hello_offset, &pid]).is_err() {

@@ -2,7 +2,7 @@
 //! (with a deadline, and with a way to give up early), ping it, retire it, kill it, and say
 //! how it died. A `WorkerProcess` always ends reaped: dropping one kills and waits for it.
 
-use std::io;
+use std::io::{self, BufReader};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
@@ -42,7 +42,9 @@ pub(super) struct Launch {
 pub(super) struct WorkerProcess {
     child: Child,
     commands: Option<ChildStdin>,
-    replies: ChildStdout,
+    /// Buffered: a frame usually arrives whole, and one `read` then takes it all. The child
+    /// sends one frame per request, so the buffer is empty again once a frame is read.
+    replies: BufReader<ChildStdout>,
     /// Tasks this process has run.
     pub(super) tasks_run: u64,
     /// When it last finished something (a task, a ping).
@@ -70,7 +72,7 @@ impl WorkerProcess {
         let mut worker = WorkerProcess {
             child: spawned,
             commands: Some(commands),
-            replies,
+            replies: BufReader::with_capacity(64 << 10, replies),
             tasks_run: 0,
             idle_since: Instant::now(),
             reaped: false,
@@ -229,8 +231,13 @@ impl WorkerProcess {
         deadline: Option<Instant>,
         give_up: &mut dyn FnMut() -> bool,
     ) -> Result<(u8, Vec<u8>), Wait> {
-        let fd = self.replies.as_raw_fd();
+        let fd = self.replies.get_ref().as_raw_fd();
         loop {
+            if !self.replies.buffer().is_empty() {
+                // Bytes already read are not in the pipe any more: poll would not see them.
+                return wire::read_frame(&mut self.replies)
+                    .map_err(|_| Wait::Died(self.reap_after_error()));
+            }
             let mut wait = TICK;
             if let Some(deadline) = deadline {
                 let left = deadline.saturating_duration_since(Instant::now());
