@@ -4,7 +4,7 @@
 
 use std::io::{self, BufReader};
 use std::os::fd::AsRawFd;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -57,6 +57,10 @@ impl WorkerProcess {
     /// Starts a worker process (this executable again) and waits for its hello.
     pub(super) fn start(launch: &Launch) -> Result<WorkerProcess, String> {
         let mut command = Command::new("/proc/self/exe");
+        // `ps` then shows the program's own name, not the path it was started through.
+        if let Some(name) = std::env::args_os().next() {
+            command.arg0(name);
+        }
         command
             .env(WORKER_ENV, "1")
             .env(LIMITS_ENV, &launch.limits)
