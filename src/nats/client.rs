@@ -56,30 +56,29 @@ impl NatsClientBuilder {
         let id = client_id();
         let url = self.url.clone();
         let setup_names = names.clone();
-        let results_subject = names.results_subject(&id);
+        let setup_id = id.clone();
+        // Counts the connections to the server: the results reader reopens its consumer
+        // after a reconnection (see `read_results`).
+        let (connects_tx, connects) = tokio::sync::watch::channel(0u64);
+        let connects_tx = Arc::new(connects_tx);
         // The setup runs on the client's own runtime, so that `connect` works from inside an
         // async context too (it only blocks, never nests a runtime).
         let (tx, rx) = std::sync::mpsc::channel();
         runtime.spawn(async move {
             let setup = async {
-                let client = async_nats::connect(&url)
+                let client = async_nats::ConnectOptions::new()
+                    .event_callback(move |event| {
+                        if matches!(event, async_nats::Event::Connected) {
+                            connects_tx.send_modify(|n| *n += 1);
+                        }
+                        std::future::ready(())
+                    })
+                    .connect(&url)
                     .await
                     .map_err(|e| NatsError::server(&format!("connecting to {url}"), e))?;
                 let js = jetstream::new(client);
                 setup_names.ensure_streams(&js).await?;
-                let results = js
-                    .get_stream(setup_names.stream("RESULTS"))
-                    .await
-                    .map_err(|e| NatsError::server("opening the results stream", e))?
-                    .create_consumer(consumer::pull::OrderedConfig {
-                        filter_subject: results_subject,
-                        ..Default::default()
-                    })
-                    .await
-                    .map_err(|e| NatsError::server("reading the results", e))?
-                    .messages()
-                    .await
-                    .map_err(|e| NatsError::server("reading the results", e))?;
+                let results = open_results(&js, &setup_names, &setup_id, 1).await?;
                 Ok::<_, NatsError>((js, results))
             };
             let _ = tx.send(setup.await);
@@ -96,7 +95,7 @@ impl NatsClientBuilder {
             pending: Mutex::new(HashMap::new()),
             duplicates: AtomicU64::new(0),
         });
-        runtime.spawn(Shared::read_results(Arc::clone(&shared), results));
+        runtime.spawn(Shared::read_results(Arc::clone(&shared), results, connects));
         Ok(NatsClient {
             shared,
             runtime: Arc::new(RuntimeGuard(Some(runtime))),
@@ -307,11 +306,38 @@ impl Shared {
     }
 
     /// Reads this client's results for as long as the client lives.
-    async fn read_results(shared: Arc<Shared>, mut results: consumer::pull::Ordered) {
-        while let Some(message) = next(&mut results).await {
-            // The ordered consumer recreates itself after a server restart; an error here is
-            // one missed heartbeat or reconnect, and the stream goes on.
-            let Ok(message) = message else { continue };
+    ///
+    /// The ordered consumer's server side lives in the server's memory: a server restart
+    /// deletes it. async-nats notices only 15 s after the reconnection (its check gives up
+    /// after five tries) or after two missed idle heartbeats (30 s each), and meanwhile no
+    /// result comes. So after every reconnection, and after any error, this opens a new
+    /// consumer from the next result on: none is missed, none is read twice.
+    async fn read_results(
+        shared: Arc<Shared>,
+        mut results: consumer::pull::Ordered,
+        mut connects: tokio::sync::watch::Receiver<u64>,
+    ) {
+        connects.borrow_and_update();
+        // The stream sequence of the next result to read.
+        let mut from = 1;
+        loop {
+            let message = tokio::select! {
+                message = next(&mut results) => message,
+                // (Err: the connection is gone for good; only the results are read then.)
+                Ok(()) = connects.changed() => None,
+            };
+            let Some(Ok(message)) = message else {
+                results = loop {
+                    match open_results(&shared.js, &shared.names, &shared.id, from).await {
+                        Ok(results) => break results,
+                        Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                    }
+                };
+                continue;
+            };
+            if let Ok(info) = message.info() {
+                from = info.stream_sequence + 1;
+            }
             let header = |name: &str| {
                 message
                     .headers
@@ -338,6 +364,30 @@ impl Shared {
             }
         }
     }
+}
+
+/// An ordered consumer of client `id`'s results, from stream sequence `from` on.
+async fn open_results(
+    js: &jetstream::Context,
+    names: &Names,
+    id: &str,
+    from: u64,
+) -> Result<consumer::pull::Ordered, NatsError> {
+    js.get_stream(names.stream("RESULTS"))
+        .await
+        .map_err(|e| NatsError::server("opening the results stream", e))?
+        .create_consumer(consumer::pull::OrderedConfig {
+            filter_subject: names.results_subject(id),
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: from,
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| NatsError::server("reading the results", e))?
+        .messages()
+        .await
+        .map_err(|e| NatsError::server("reading the results", e))
 }
 
 /// An id unique enough among the clients of one server: time, process and a counter.
