@@ -1,17 +1,17 @@
-//! The bench harness, shared by the seven bench targets: `spawn`, `fork_join`, `priority`,
-//! `panics`, `waits`, `iter` and `process` (feature `process`). Each includes it with
-//! `mod common;` (it lives in `benches/common/` rather than `benches/common.rs` so that cargo
-//! does not take it for a bench target) and keeps only what is its own: its workloads, and
-//! which figures it reports.
+//! The bench harness, shared by the eight bench targets: `spawn`, `fork_join`, `priority`,
+//! `panics`, `waits`, `iter`, `process` (feature `process`) and `nats` (feature `nats`). Each
+//! includes it with `mod common;` (it lives in `benches/common/` rather than
+//! `benches/common.rs` so that cargo does not take it for a bench target) and keeps only what
+//! is its own: its workloads, and which figures it reports.
 //!
 //! | module | what | used by |
 //! |---|---|---|
-//! | [`peers`] | the pools under test, built the same way everywhere: stealpool's `WorkerPool`, rayon, chili, `threadpool`, a tokio runtime for `spawn_blocking`, a tokio runtime of async workers; [`peers::Pool`] to shut any of them down | all seven (`panics`: stealpool only; `fork_join`: stealpool, rayon, chili; `waits`: stealpool, rayon, tokio's async workers; `iter`: stealpool, rayon; `process`: stealpool's `WorkerPool`, beside the process pools it builds itself) |
-//! | [`rounds`] | interleaved rounds: every variant once per round, in a fixed or rotating order, optionally after an untimed run | `spawn` (fixed), `fork_join`, `priority`, `waits`, `iter`, `process` (rotating), `panics` ([`rounds::rotation`] only) |
-//! | [`stats`] | [`stats::Samples`] (median, nearest-rank percentiles, min, max), paired ratios and differences (median over rounds of the per-round ratio) | all seven |
-//! | [`table`] | Markdown tables whose columns, rows and cells also carry ids and values for JSON; `fmt_ms`, `verdict` | all seven |
-//! | [`run`] | the command line (quick mode, `--list`), `nproc`, the bench's own pass and the JSON file; criterion groups of bursts ([`run::burst_group`]) | all seven (`burst_group`: `spawn`, `priority`, `panics`) |
-//! | [`json`] | a small JSON value and writer (no dependency) | all seven, through `run` and `table` |
+//! | [`peers`] | the pools under test, built the same way everywhere: stealpool's `WorkerPool`, rayon, chili, `threadpool`, a tokio runtime for `spawn_blocking`, a tokio runtime of async workers; [`peers::Pool`] to shut any of them down | seven (`panics`: stealpool only; `fork_join`: stealpool, rayon, chili; `waits`: stealpool, rayon, tokio's async workers; `iter`: stealpool, rayon; `process`: stealpool's `WorkerPool`, beside the process pools it builds itself); not `nats`, whose pools live in worker processes it starts itself |
+//! | [`rounds`] | interleaved rounds: every variant once per round, in a fixed or rotating order, optionally after an untimed run | `spawn` (fixed), `fork_join`, `priority`, `waits`, `iter`, `process`, `nats` (rotating), `panics` ([`rounds::rotation`] only) |
+//! | [`stats`] | [`stats::Samples`] (median, nearest-rank percentiles, min, max), paired ratios and differences (median over rounds of the per-round ratio) | all eight |
+//! | [`table`] | Markdown tables whose columns, rows and cells also carry ids and values for JSON; `fmt_ms`, `verdict` | all eight |
+//! | [`run`] | the command line (quick mode, `--list`), `nproc`, the bench's own pass and the JSON file; criterion groups of bursts ([`run::burst_group`]) | all eight (`burst_group`: `spawn`, `priority`, `panics`) |
+//! | [`json`] | a small JSON value and writer (no dependency) | all eight, through `run` and `table` |
 //!
 //! plus [`tiny_work`], the task body of `spawn`, `priority` and `panics`.
 //!
