@@ -16,9 +16,9 @@
 //! Arguments and results are encoded with serde in postcard's format, as the process pool's.
 //!
 //! # The mapping onto JetStream
-//! - **Capacity**: a worker fetches at most `in_flight` minus what it holds (default: twice
-//!   its pool's threads, and no more than its pool's `max_queued` allows), so each machine
-//!   pulls only what it can run, and the rest waits in the stream for whoever is free.
+//! - **Capacity**: a worker fetches at most `in_flight` minus the jobs its pool is running or
+//!   holding ([`NatsWorkerBuilder::in_flight`]), so each machine pulls only what it can run,
+//!   and the rest waits in the stream for whoever is free.
 //! - **Ack** after the result is stored in the results stream: a job is never acked before
 //!   its result is safe.
 //! - **Nak with a delay** when the job panicked and has deliveries left

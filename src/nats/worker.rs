@@ -11,7 +11,7 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::{self, AckKind, consumer};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{ERROR, JOB, KIND, MSG_ID, Names, NatsError, REPLY, STATUS, Status, lane_of, next};
 use crate::WorkerPool;
@@ -114,8 +114,12 @@ impl NatsWorkerBuilder {
         self
     }
 
-    /// At most `n` jobs held at once (running or waiting in the pool). Default: twice the
-    /// pool's threads, lowered to the threads plus `max_queued` when the pool has that bound.
+    /// At most `n` jobs running or waiting in the pool at once; a job whose result is being
+    /// stored and acked no longer counts, so storing does not hold up the next fetch.
+    /// Default: four times the pool's threads (few enough that the rest of the queue stays
+    /// with the server for other machines, enough that the pool never waits on a fetch:
+    /// `docs/bench/nats.md`), lowered to the threads plus `max_queued` when the pool has
+    /// that bound.
     pub fn in_flight(mut self, n: usize) -> Self {
         self.in_flight = Some(n);
         self
@@ -212,8 +216,8 @@ impl NatsWorkerBuilder {
         let in_flight = self.in_flight.unwrap_or_else(|| {
             let threads = pool.num_threads();
             match pool.max_queued() {
-                Some(queued) => (threads * 2).min(threads + queued),
-                None => threads * 2,
+                Some(queued) => (threads * 4).min(threads + queued),
+                None => threads * 4,
             }
         });
         let client = async_nats::connect(&self.url)
@@ -295,8 +299,7 @@ impl NatsWorkerBuilder {
                 };
                 let shared = Arc::clone(&shared);
                 jobs.spawn(async move {
-                    shared.run_job(message).await;
-                    drop(permit);
+                    shared.run_job(message, permit).await;
                 });
             }
             while jobs.try_join_next().is_some() {}
@@ -325,7 +328,9 @@ struct Shared {
 }
 
 impl Shared {
-    async fn run_job(&self, message: jetstream::Message) {
+    /// Runs one job; `permit` (its place among `in_flight`) is given back as soon as the
+    /// pool is done with it.
+    async fn run_job(&self, message: jetstream::Message, permit: OwnedSemaphorePermit) {
         let header = |name: &str| {
             message
                 .headers
@@ -365,6 +370,7 @@ impl Shared {
                 }
             }
         };
+        drop(permit);
         match result {
             Ok(Ok(encoded)) => {
                 if let Some(reply) = reply {
@@ -393,9 +399,16 @@ impl Shared {
                 }
             }
             Err(error) if error.is_panic() => {
+                // The message alone: the client makes it a panic again.
+                let message_text = match error.try_into_panic() {
+                    Ok(payload) => crate::error::panic_message(payload.as_ref())
+                        .unwrap_or("a panic whose payload is not a string")
+                        .to_owned(),
+                    Err(error) => error.to_string(),
+                };
                 let why = format!(
-                    "{} (on delivery {delivered} of at most {})",
-                    error, self.max_deliver
+                    "{message_text} (on delivery {delivered} of at most {})",
+                    self.max_deliver
                 );
                 self.give_up(&message, &kind, &job, reply, Status::Panic, why)
                     .await
