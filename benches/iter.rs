@@ -56,7 +56,9 @@
 //! stealpool ran the sequential loop at full speed on both threads with no overhead at all;
 //! then one target line per workload. Targets: stealpool / rayon <= 1.05x on the coarse-ish
 //! `map_collect` and on the sort, <= 0.70x on the fine-grained ones (`sum`, `iter_mut`,
-//! `filter_count`, `nested`).
+//! `filter_count`, `nested`). Last, alone (a thread spins through it), the floor of
+//! `iter_mut` on this machine: two threads already running, fixed halves, spin-waits
+//! ([`iter_mut_floor`]), set against rayon's median from the pass.
 //!
 //! `iter.json` (in `target/bench-results/`, or in `$STEALPOOL_BENCH_JSON_DIR`; see
 //! `benches/common/mod.rs`): row ids `sum`, `map_collect`, `sort_unstable`, `iter_mut`,
@@ -64,8 +66,9 @@
 //! `coarse-ish` or `sort`), `sequential_ms`, `stealpool_ms`, `rayon_ms` (medians per run),
 //! `stealpool_over_rayon`, `target_max_stealpool_over_rayon`, `met`,
 //! `perfect_split_over_rayon`. `extra.targets.<row id>` repeats the ratio, the limit, the
-//! verdict and the perfect split's ratio with each variant's min and max (ms); `config` holds
-//! the sizes, batches and rounds.
+//! verdict and the perfect split's ratio with each variant's min and max (ms);
+//! `extra.iter_mut_floor` the floor's median, min and max (ms) and its ratio to rayon's median;
+//! `config` holds the sizes, batches and rounds.
 //!
 //! The pools, the rotating rounds, the medians and paired ratios, the tables and the JSON file
 //! come from the harness in `benches/common/`; this file holds the workloads and what is
@@ -645,6 +648,114 @@ fn print_results(measured: &[Measured], cfg: &PassConfig, nproc: &str, out: &mut
 }
 
 // ---------------------------------------------------------------------------
+// The floor of `iter_mut` on this machine.
+// ---------------------------------------------------------------------------
+
+/// The fastest a split of `iter_mut` over two threads can be here, whatever the scheduler:
+/// a second thread already running and spinning (no wake-up), fixed halves (each core sees
+/// the same half every run, the best case for its caches), and a spin-wait for the end. No
+/// pool can hand work over for less. The spinning thread holds a core for the whole
+/// measurement, so this runs alone, after the pass: its median is set against rayon's median
+/// from the pass, not paired round by round.
+fn iter_mut_floor(data: &Data, cfg: &PassConfig) -> Samples {
+    use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+
+    struct Shared {
+        round: AtomicUsize,
+        done: AtomicUsize,
+        half: AtomicPtr<u32>,
+        len: AtomicUsize,
+        stop: AtomicBool,
+    }
+    let shared = Shared {
+        round: AtomicUsize::new(0),
+        done: AtomicUsize::new(0),
+        half: AtomicPtr::new(std::ptr::null_mut()),
+        len: AtomicUsize::new(0),
+        stop: AtomicBool::new(false),
+    };
+    let mut v = data.iter_mut_input.clone();
+    let mut samples = Vec::new();
+    std::thread::scope(|s| {
+        let shared = &shared;
+        s.spawn(move || {
+            let mut seen = 0;
+            while !shared.stop.load(Ordering::Acquire) {
+                let round = shared.round.load(Ordering::Acquire);
+                if round == seen {
+                    std::hint::spin_loop();
+                    continue;
+                }
+                seen = round;
+                let (ptr, len) = (
+                    shared.half.load(Ordering::Relaxed),
+                    shared.len.load(Ordering::Relaxed),
+                );
+                // SAFETY: the main thread published the second half of its vector before
+                // this round and does not touch it until `done` says this round is over.
+                let half = unsafe { std::slice::from_raw_parts_mut(ptr, len) };
+                seq::iter_mut(half);
+                shared.done.store(round, Ordering::Release);
+            }
+        });
+        let rounds = cfg.rounds * 4;
+        for _ in 0..rounds {
+            let start = Instant::now();
+            for _ in 0..cfg.batch {
+                let mid = v.len() / 2;
+                let (first, second) = v.split_at_mut(mid);
+                shared.half.store(second.as_mut_ptr(), Ordering::Relaxed);
+                shared.len.store(second.len(), Ordering::Relaxed);
+                let round = shared.round.load(Ordering::Relaxed) + 1;
+                shared.round.store(round, Ordering::Release);
+                seq::iter_mut(first);
+                while shared.done.load(Ordering::Acquire) != round {
+                    std::hint::spin_loop();
+                }
+            }
+            samples.push(start.elapsed().as_secs_f64() * 1e3 / f64::from(cfg.batch));
+        }
+        shared.stop.store(true, Ordering::Release);
+    });
+    let expected_runs = (cfg.rounds * 4) as u32 * cfg.batch;
+    assert!(
+        v.iter()
+            .zip(&data.iter_mut_input)
+            .all(|(a, b)| *a == b + expected_runs),
+        "the floor's runs added 1 to every element each time"
+    );
+    Samples::new(samples)
+}
+
+fn print_floor(floor: &Samples, measured: &[Measured], out: &mut Results) {
+    let Some(m) = measured.iter().find(|m| m.workload == Workload::IterMut) else {
+        return;
+    };
+    let rayon = m.of(Variant::Rayon).median();
+    let ratio = floor.median() / rayon;
+    println!(
+        "
+### The floor of `par_iter_mut` here
+"
+    );
+    println!(
+        "Two threads already running, fixed halves, spin-waits (see `iter_mut_floor`): median {} ms (min {} ms, max {} ms) over {} samples; / rayon's median in the pass = {ratio:.3}x; the target asks stealpool for <= {TARGET_FINE:.2}x rayon.",
+        fmt_ms(floor.median()),
+        fmt_ms(floor.min()),
+        fmt_ms(floor.max()),
+        floor.len(),
+    );
+    out.extra(
+        "iter_mut_floor",
+        Json::object()
+            .with("median_ms", floor.median())
+            .with("min_ms", floor.min())
+            .with("max_ms", floor.max())
+            .with("over_rayon_median", ratio),
+    );
+}
+
+// ---------------------------------------------------------------------------
 // main.
 // ---------------------------------------------------------------------------
 
@@ -681,6 +792,8 @@ fn main() -> ExitCode {
         );
         let measured = run_pass(pools, &data, &cfg);
         print_results(&measured, &cfg, run.nproc(), out);
+        let floor = iter_mut_floor(&data, &cfg);
+        print_floor(&floor, &measured, out);
     });
 
     if let Some(pools) = pools {
