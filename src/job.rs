@@ -214,6 +214,17 @@ where
     /// stale address).
     pub(crate) fn wait(&self) -> StackOutcome<F, R> {
         self.latch.wait();
+        self.take_outcome()
+    }
+
+    /// [`wait`](Self::wait), for a thread outside every pool that spins up to `spin` before
+    /// it parks (see `Registry::outside_spin`).
+    pub(crate) fn wait_spinning(&self, spin: std::time::Duration) -> StackOutcome<F, R> {
+        self.latch.wait_spinning(spin);
+        self.take_outcome()
+    }
+
+    fn take_outcome(&self) -> StackOutcome<F, R> {
         let result = self.result.with_mut(|r| {
             // SAFETY: the latch is set, so the executing thread is done with the job.
             unsafe { mem::replace(&mut *r, JobResult::Pending) }

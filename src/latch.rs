@@ -58,11 +58,17 @@ impl WakeLatch {
     /// Blocks until the latch is set: a worker thread (of any pool) runs other jobs of its
     /// own pool meanwhile; any other thread parks.
     pub(crate) fn wait(&self) {
+        self.wait_spinning(SPIN_BEFORE_PARK);
+    }
+
+    /// [`wait`](Self::wait), where a thread outside every pool spins up to `spin` before it
+    /// parks.
+    pub(crate) fn wait_spinning(&self, spin: std::time::Duration) {
         let mut waiter = LatchWaiter(self);
         match WorkerThread::current() {
             Some(worker) => worker.wait_until(&mut waiter),
             None => {
-                spin_briefly(|| waiter.is_done());
+                spin_briefly(|| waiter.is_done(), spin);
                 with_thread_waker(|waker| {
                     while waiter.poll_done(waker).is_pending() {
                         thread::park();
@@ -120,21 +126,19 @@ impl CountLatch {
     }
 }
 
-/// How long a thread outside the pool spins on a latch before it parks.
+/// How long a thread outside the pool spins on a latch before it parks, unless its caller
+/// says otherwise: the wait of a broadcast. A job handed over by `install`, `join` or `scope`
+/// from outside spins as long as `Registry::outside_spin` says, which weighs the park it saves
+/// against the CPU it holds.
 const SPIN_BEFORE_PARK: std::time::Duration = std::time::Duration::from_micros(100);
 
-/// Spins until `done` or [`SPIN_BEFORE_PARK`] has passed. Short jobs handed to the pool
-/// (an `install` of up to ~100 µs, a parallel loop over a few MB) then come back without a
-/// park and an unpark, each a system call and a scheduler round trip that cost a noticeable
-/// part of such a job (raising the spin from 20 µs to 100 µs took the iter bench's 0.1 ms
-/// `par_iter_mut` from 0.112 to 0.091 ms); a long job costs the caller 100 µs of spinning
-/// once.
-fn spin_briefly(done: impl Fn() -> bool) {
+/// Spins until `done` or `limit` has passed.
+fn spin_briefly(done: impl Fn() -> bool, limit: std::time::Duration) {
     if cfg!(loom) {
         return;
     }
     let start = std::time::Instant::now();
-    while !done() && start.elapsed() < SPIN_BEFORE_PARK {
+    while !done() && start.elapsed() < limit {
         for _ in 0..16 {
             std::hint::spin_loop();
         }
