@@ -144,6 +144,8 @@ use stealpool::WorkerPool;
 use stealpool::nats::{NatsClient, NatsWorker};
 
 mod common;
+
+use common::clock::{gettid, monotonic_ns};
 use common::json::Json;
 use common::rounds::{Order, Rounds};
 use common::run::{Results, Run};
@@ -1001,22 +1003,6 @@ fn traced(job: impl FnOnce() -> u64) -> Traced {
     let start = monotonic_ns();
     let value = job();
     (value, start, monotonic_ns(), gettid())
-}
-
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the struct we pass and reads nothing else.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_MONOTONIC) failed");
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-fn gettid() -> i32 {
-    // SAFETY: gettid takes nothing and cannot fail.
-    unsafe { libc::gettid() }
 }
 
 /// A sample's per-job breakdown, from [`Observed`] and the traced jobs' spans (µs; medians

@@ -102,6 +102,8 @@ use stealpool::WorkerPool;
 use stealpool::process::ProcessPool;
 
 mod common;
+
+use common::clock::{gettid, monotonic_ns};
 use common::json::Json;
 use common::peers::{self, Names, Pool};
 use common::rounds::{Order, Rounds};
@@ -165,22 +167,6 @@ struct Span {
     worker: i32,
     start_ns: u64,
     end_ns: u64,
-}
-
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the struct we pass and reads nothing else.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_MONOTONIC) failed");
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-fn gettid() -> i32 {
-    // SAFETY: gettid takes nothing and cannot fail.
-    unsafe { libc::gettid() }
 }
 
 // ---------------------------------------------------------------------------

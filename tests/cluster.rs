@@ -11,6 +11,8 @@
 //! `cargo test --features process` builds the example before running the tests; this test
 //! looks for it next to its own binary (`target/<profile>/examples/cluster`).
 
+mod common;
+
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -407,22 +409,9 @@ fn worker_started(line: &str) -> Option<u32> {
         .ok()
 }
 
-/// `target/<profile>/examples/cluster`, from this test's `target/<profile>/deps/cluster-<hash>`.
+/// `target/<profile>/examples/cluster` (see `common::example_binary`).
 fn example_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let binary = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .join("examples")
-        .join("cluster");
-    assert!(
-        binary.exists(),
-        "{} is missing: `cargo test --features process` builds it, or `cargo build --features \
-         process --example cluster`",
-        binary.display()
-    );
-    binary
+    common::example_binary("cluster", "process")
 }
 
 /// Whether process `pid` exists and runs the cluster's binary (a reused pid does not count).

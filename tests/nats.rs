@@ -18,6 +18,8 @@
 //! dead letters, the streams' and the consumer's state). Times and counts are printed, not
 //! asserted: run with `--nocapture` to see them.
 
+mod common;
+
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -525,22 +527,9 @@ fn nats_server_binary() -> PathBuf {
         })
 }
 
-/// `target/<profile>/examples/nats_worker`, from this test's `target/<profile>/deps/nats-<hash>`.
+/// `target/<profile>/examples/nats_worker` (see `common::example_binary`).
 fn worker_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let binary = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .join("examples")
-        .join("nats_worker");
-    assert!(
-        binary.exists(),
-        "{} is missing: `cargo test --features nats` builds it, or `cargo build --features \
-         nats --example nats_worker`",
-        binary.display()
-    );
-    binary
+    common::example_binary("nats_worker", "nats")
 }
 
 fn signal(pid: u32, signal: libc::c_int) {

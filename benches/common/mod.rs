@@ -12,6 +12,7 @@
 //! | [`table`] | Markdown tables whose columns, rows and cells also carry ids and values for JSON; `fmt_ms`, `verdict` | all eight |
 //! | [`run`] | the command line (quick mode, `--list`), `nproc`, the bench's own pass and the JSON file; criterion groups of bursts ([`run::burst_group`]) | all eight (`burst_group`: `spawn`, `priority`, `panics`) |
 //! | [`json`] | a small JSON value and writer (no dependency) | all eight, through `run` and `table` |
+//! | [`clock`] | `CLOCK_MONOTONIC` and thread ids, which mean the same in every process | `process`, `nats` (their tasks run in other processes) |
 //!
 //! plus [`tiny_work`], the task body of `spawn`, `priority` and `panics`.
 //!
@@ -60,6 +61,7 @@
 
 use std::hint::black_box;
 
+pub mod clock;
 pub mod json;
 pub mod peers;
 pub mod rounds;

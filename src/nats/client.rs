@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{JOB, KIND, MSG_ID, Names, NatsError, REPLY, STATUS, Status, next};
+use super::{JOB, KIND, MSG_ID, Names, NatsError, REPLY, STATUS, Status, header, next};
 use crate::error::TaskError;
 use crate::task::promise::{Completer, promise};
 use crate::{JoinHandle, Priority};
@@ -338,13 +338,7 @@ impl Shared {
             if let Ok(info) = message.info() {
                 from = info.stream_sequence + 1;
             }
-            let header = |name: &str| {
-                message
-                    .headers
-                    .as_ref()
-                    .and_then(|h| h.get(name))
-                    .map(|v| v.as_str().to_owned())
-            };
+            let header = |name: &str| header(&message, name);
             let Some(job) = header(JOB) else { continue };
             let status = header(STATUS).and_then(|s| Status::parse(&s));
             let payload = message.payload.to_vec();

@@ -202,6 +202,15 @@ where
     std::future::poll_fn(|cx| std::pin::Pin::new(&mut *stream).poll_next(cx)).await
 }
 
+/// A header of a received message, as text.
+fn header(message: &async_nats::Message, name: &str) -> Option<String> {
+    message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(name))
+        .map(|v| v.as_str().to_owned())
+}
+
 /// `kind` made safe as one subject token.
 fn subject_token(kind: &str) -> String {
     let token: String = kind

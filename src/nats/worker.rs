@@ -13,7 +13,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::{ERROR, JOB, KIND, MSG_ID, Names, NatsError, REPLY, STATUS, Status, lane_of, next};
+use super::{
+    ERROR, JOB, KIND, MSG_ID, Names, NatsError, REPLY, STATUS, Status, header, lane_of, next,
+};
 use crate::WorkerPool;
 
 /// How long one fetch waits for jobs before the worker looks at its shutdown signal again.
@@ -331,13 +333,7 @@ impl Shared {
     /// Runs one job; `permit` (its place among `in_flight`) is given back as soon as the
     /// pool is done with it.
     async fn run_job(&self, message: jetstream::Message, permit: OwnedSemaphorePermit) {
-        let header = |name: &str| {
-            message
-                .headers
-                .as_ref()
-                .and_then(|h| h.get(name))
-                .map(|v| v.as_str().to_owned())
-        };
+        let header = |name: &str| header(&message, name);
         let kind = header(KIND).unwrap_or_default();
         let job = header(MSG_ID).unwrap_or_default();
         let reply = header(REPLY);

@@ -382,3 +382,23 @@ impl Rng {
         stealpool::Priority::ALL[self.below(3) as usize]
     }
 }
+
+/// An example program of this package, built by `cargo test` beside the test binaries:
+/// `target/<profile>/examples/<name>`, found from this test's `target/<profile>/deps/`.
+/// Fails with how to build it when it is missing (`feature`: the one it needs).
+pub fn example_binary(name: &str, feature: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let binary = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        binary.exists(),
+        "{} is missing: `cargo test --features {feature}` builds it, or `cargo build \
+         --features {feature} --example {name}`",
+        binary.display()
+    );
+    binary
+}
