@@ -57,6 +57,12 @@
 //!
 //! # Cargo features
 //!
+//! - `process` (off by default; Linux): `stealpool::process`, a pool of supervised worker
+//!   processes with the same handles, for code that can crash, hang or leak. Adds `serde`
+//!   and `postcard`.
+//! - `nats` (off by default): `stealpool::nats`, workers on any number of machines fed by a
+//!   NATS JetStream work queue, and a client whose jobs resolve the same `JoinHandle`. Adds
+//!   `async-nats`, `tokio`, `futures-core`, `serde` and `postcard`.
 //! - `tracing` (off by default): events through the [`tracing`](https://docs.rs/tracing)
 //!   crate, each with target `stealpool`. Without the feature those calls are empty
 //!   functions and compile away.
