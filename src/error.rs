@@ -39,6 +39,13 @@ enum Repr {
 /// `resume_unwind` calls no panic hook, so nothing is printed.
 pub(crate) struct Raised(pub(crate) TaskError);
 
+/// Is `payload` an error [`raise`]d rather than a panic? Cold: asked only once something
+/// unwound.
+#[cold]
+pub(crate) fn is_raised(payload: &(dyn Any + Send)) -> bool {
+    payload.is::<Raised>()
+}
+
 /// Ends the running task with `error` as its result (see [`Raised`]).
 #[cfg_attr(not(feature = "process"), allow(dead_code))]
 pub(crate) fn raise(error: TaskError) -> ! {

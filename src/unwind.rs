@@ -10,7 +10,9 @@ std::thread_local! {
     static PANICKED: Cell<bool> = const { Cell::new(false) };
 }
 
-/// `catch_unwind` for user code: also notes that this thread saw a panic.
+/// `catch_unwind` for user code: also notes that this thread saw a panic. An error a driver
+/// ended its task with ([`crate::error::raise`]) unwinds the same way but is no panic: it is
+/// neither noted nor traced.
 ///
 /// `#[inline]` because it is on every join's path, and a generic function is inlined into
 /// the user's code only if the compiler puts both in one codegen unit, which depends on the
@@ -20,8 +22,10 @@ std::thread_local! {
 pub(crate) fn catch_user<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
     let result = panic::catch_unwind(AssertUnwindSafe(f));
     if let Err(payload) = &result {
-        PANICKED.with(|p| p.set(true));
-        crate::trace::panic_caught(&**payload);
+        if !crate::error::is_raised(&**payload) {
+            PANICKED.with(|p| p.set(true));
+            crate::trace::panic_caught(&**payload);
+        }
     }
     result
 }
@@ -29,12 +33,6 @@ pub(crate) fn catch_user<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
 /// Did user code panic on this thread since the last call? Clears the note.
 pub(crate) fn take_panicked() -> bool {
     PANICKED.with(|p| p.replace(false))
-}
-
-/// Puts back a note that [`take_panicked`] took (a promise's completer lends the note out).
-#[cfg_attr(not(feature = "nats"), allow(dead_code))]
-pub(crate) fn note_panicked() {
-    PANICKED.with(|p| p.set(true));
 }
 
 /// Runs `f`, swallowing a panic from it. A panic payload whose own `Drop` panics is leaked

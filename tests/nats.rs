@@ -92,7 +92,7 @@ fn a_worker_killed_mid_run_has_its_jobs_redelivered() {
 
     let handles: Vec<JoinHandle<u64>> = (0..20).map(|_| client.submit("sleep", &300u64)).collect();
     let finished = |handles: &[JoinHandle<u64>]| handles.iter().filter(|h| h.is_finished()).count();
-    wait_until("two results from worker A", || finished(&handles) >= 2);
+    common::wait_for("two results from worker A", || finished(&handles) >= 2);
     let before = finished(&handles);
     a.kill();
     let killed_at = Instant::now();
@@ -156,7 +156,7 @@ fn a_job_is_acked_only_once_its_result_is_stored() {
     // store its result, and must not ack it meanwhile.
     raw.limit_results(prefix, Some(1));
     let handle: JoinHandle<u64> = client.submit("sleep", &50u64);
-    wait_until("the job's delivery to A", || {
+    common::wait_for("the job's delivery to A", || {
         raw.consumer(prefix, "JOBS").delivered.stream_sequence == 2
     });
     std::thread::sleep(Duration::from_millis(1000));
@@ -238,7 +238,7 @@ fn a_poison_job_is_dead_lettered_and_holds_up_nothing() {
     assert_eq!(header(&dead, "Stealpool-Kind"), "fail");
     assert_eq!(&dead.payload[..], postcard::to_stdvec("poison").unwrap());
     assert_eq!(raw.messages(prefix, "DEAD"), 1);
-    wait_until("the jobs stream to empty", || {
+    common::wait_for("the jobs stream to empty", || {
         raw.messages(prefix, "JOBS") == 0
     });
 
@@ -298,7 +298,7 @@ fn restart_mid_run(
     let start = Instant::now();
     let mut handles: Vec<JoinHandle<u64>> =
         (0..250).map(|_| client.submit("sleep", &5u64)).collect();
-    wait_until("50 results before the restart", || finished(&handles) >= 50);
+    common::wait_for("50 results before the restart", || finished(&handles) >= 50);
     let before = finished(&handles);
     server.kill(signal);
     let killed_at = Instant::now();
@@ -375,7 +375,7 @@ fn a_payload_that_does_not_decode_is_terminated_and_the_worker_carries_on() {
         headers.insert("Stealpool-Reply", reply.as_str());
         raw.publish(&format!("{prefix}.jobs.normal"), headers, payload.clone());
     }
-    wait_until("two dead letters", || raw.messages(prefix, "DEAD") == 2);
+    common::wait_for("two dead letters", || raw.messages(prefix, "DEAD") == 2);
     for seq in [1, 2] {
         let dead = raw.message(prefix, "DEAD", seq);
         let id = header(&dead, "Stealpool-Job");
@@ -390,7 +390,7 @@ fn a_payload_that_does_not_decode_is_terminated_and_the_worker_carries_on() {
         .last(&reply)
         .expect("the error sent to the reply subject");
     assert_eq!(header(&answer, "Stealpool-Status"), "codec");
-    wait_until("the jobs stream to empty (terminated)", || {
+    common::wait_for("the jobs stream to empty (terminated)", || {
         raw.messages(prefix, "JOBS") == 0
     });
 
@@ -435,7 +435,7 @@ fn a_duplicate_result_is_dropped_and_counted() {
     let subject = format!("{prefix}.results.{}", client.id());
     let published = Instant::now();
     raw.publish(&subject, headers, postcard::to_stdvec(&55u64).unwrap());
-    wait_until("the duplicate to be counted", || client.duplicates() == 1);
+    common::wait_for("the duplicate to be counted", || client.duplicates() == 1);
     let counted = published.elapsed();
     assert_eq!(client.pending(), 0);
 
@@ -484,15 +484,6 @@ fn join_within<T>(handle: JoinHandle<T>, deadline: Instant, what: &str) -> Resul
         std::thread::sleep(Duration::from_millis(5));
     }
     handle.join()
-}
-
-/// Polls `done` until it holds, failing the test after [`DEADLINE`].
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + DEADLINE;
-    while !done() {
-        assert!(Instant::now() < deadline, "waited {DEADLINE:?} for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 fn header(message: &StreamMessage, name: &str) -> String {
@@ -709,7 +700,7 @@ impl Worker {
     /// Waits for a line of the worker's output to match; returns it.
     fn wait_line(&self, what: &str, matches: impl Fn(&str) -> bool) -> String {
         let mut found = None;
-        wait_until(&format!("worker {}: {what}", self.name), || {
+        common::wait_for(&format!("worker {}: {what}", self.name), || {
             found = self
                 .lines
                 .lock()

@@ -4,6 +4,8 @@
 //! `main` (`harness = false` in Cargo.toml) that calls `stealpool::process::init()` first and
 //! then runs the tests named below, one after another; arguments filter them by substring.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -27,8 +29,7 @@ fn main() {
     if std::env::var(ROLE_ENV).as_deref() == Ok("parent") {
         act_as_parent();
     }
-    watchdog();
-    let tests: &[(&str, fn())] = tests![
+    let tests: &[(&'static str, fn())] = tests![
         process_pool_as_the_contract_shows,
         round_trip_and_panics,
         abort_fails_one_task_and_the_rest_go_on,
@@ -65,6 +66,8 @@ fn main() {
         }
         ran += 1;
         let start = Instant::now();
+        // A hang fails the run (the process aborts) instead of stalling it.
+        let _watchdog = common::watchdog(name, Duration::from_secs(120));
         let outcome = std::panic::catch_unwind(test);
         let verdict = if outcome.is_ok() { "ok" } else { "FAILED" };
         println!(
@@ -103,20 +106,6 @@ fn skip_under_asan(test: &str) -> bool {
         println!("    ({test}: skipped under AddressSanitizer)");
     }
     skip
-}
-
-/// Ends the run if it takes more than five minutes (`STEALPOOL_TEST_WATCHDOG_SECS`): a hang
-/// is a failure, not a stuck CI.
-fn watchdog() {
-    let secs = std::env::var("STEALPOOL_TEST_WATCHDOG_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(300);
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(secs));
-        eprintln!("tests/process.rs: still running after {secs} s; a test hangs");
-        std::process::exit(102);
-    });
 }
 
 /// `../shared/API.md`, "Process pool", as written there (with `fib`'s argument smaller).
@@ -182,15 +171,6 @@ fn gone(pid: u32) -> bool {
         Ok(stat) => stat
             .rsplit_once(')')
             .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
-    }
-}
-
-/// Waits (bounded) until `cond` holds; panics with `what` if it never does.
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -412,7 +392,7 @@ fn heartbeat_replaces_a_process_that_stopped_answering() {
         })
         .join()
         .unwrap();
-    eventually("the frozen process is replaced", || {
+    common::wait_for("the frozen process is replaced", || {
         pool.metrics().workers_replaced() >= 1
     });
     assert!(
@@ -450,7 +430,7 @@ fn cancel_drops_a_queued_task_and_kills_a_running_one() {
     let pool = procs(1).build().unwrap();
     let running = pool.spawn(60_000u64, sleep_ms);
     let queued = pool.spawn(1u64, sleep_ms);
-    eventually("the sleeper runs", || pool.metrics().queued() == 1);
+    common::wait_for("the sleeper runs", || pool.metrics().queued() == 1);
     assert!(queued.cancel(), "a queued task is dropped");
     assert!(queued.join().unwrap_err().is_cancelled());
     assert!(!running.cancel(), "a running task is not 'never run'");
@@ -465,7 +445,7 @@ fn cancel_drops_a_queued_task_and_kills_a_running_one() {
 fn high_lane_goes_first() {
     let pool = procs(1).build().unwrap();
     let blocker = pool.spawn(200u64, sleep_ms);
-    eventually("the blocker runs", || pool.metrics().queued() == 0);
+    common::wait_for("the blocker runs", || pool.metrics().queued() == 0);
     let low: Vec<_> = (0..3)
         .map(|_| pool.spawn_with(Priority::Low, (), |()| now_nanos()))
         .collect();
@@ -481,7 +461,7 @@ fn high_lane_goes_first() {
 fn try_spawn_gives_the_arguments_back_when_full() {
     let pool = procs(1).max_queued(1).build().unwrap();
     let busy = pool.spawn(300u64, sleep_ms);
-    eventually("the first task runs", || pool.metrics().queued() == 0);
+    common::wait_for("the first task runs", || pool.metrics().queued() == 0);
     let waiting = pool.try_spawn(5u64, fib).unwrap();
     let refused = pool.try_spawn(9u64, fib).unwrap_err();
     assert!(refused.is_full());
@@ -532,7 +512,7 @@ fn shutdown_now_kills_running_tasks() {
     let pool = procs(1).build().unwrap();
     let running = pool.spawn(60_000u64, sleep_ms);
     let queued = pool.spawn(1u64, fib);
-    eventually("the sleeper runs", || pool.metrics().queued() == 1);
+    common::wait_for("the sleeper runs", || pool.metrics().queued() == 1);
     let start = Instant::now();
     pool.shutdown_now();
     assert!(
@@ -661,7 +641,7 @@ fn parent_killed_children_exit() {
     parent.kill().unwrap(); // SIGKILL: no destructor, no shutdown
     parent.wait().unwrap();
     let killed = Instant::now();
-    eventually("the orphaned workers exit", || {
+    common::wait_for("the orphaned workers exit", || {
         pids.iter().all(|&p| gone(p))
     });
     println!(

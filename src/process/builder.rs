@@ -167,8 +167,6 @@ impl ProcessPoolBuilder {
         let mut threads = crate::WorkerPool::builder()
             .num_threads(config.processes)
             .thread_name(|i| format!("stealpool-process-{i}"))
-            // A driver fails a task by unwinding (see `error::raise`): no thread to replace.
-            .replace_worker_on_panic(false)
             .max_blocking_threads(0);
         if let Some(n) = self.max_queued {
             threads = threads.max_queued(n);

@@ -51,6 +51,8 @@ pub(super) struct WorkerProcess {
     pub(super) idle_since: Instant,
     /// Reaped already: nothing left to do on drop.
     reaped: bool,
+    /// The exit code, once reaped after an exit (not a signal).
+    exit_code: Option<i32>,
 }
 
 impl WorkerProcess {
@@ -80,6 +82,7 @@ impl WorkerProcess {
             tasks_run: 0,
             idle_since: Instant::now(),
             reaped: false,
+            exit_code: None,
         };
         let deadline = Instant::now() + launch.startup_timeout;
         match worker.wait_frame(Some(deadline), &mut || false) {
@@ -106,7 +109,7 @@ impl WorkerProcess {
                     launch.startup_timeout
                 ))
             }
-            Err(Wait::Died(how)) => Err(if how.contains(&format!("code {SETUP_FAILED}")) {
+            Err(Wait::Died(how)) => Err(if worker.exit_code == Some(SETUP_FAILED) {
                 format!("worker process could not set itself up ({how}); its stderr says why")
             } else {
                 format!(
@@ -292,6 +295,7 @@ impl WorkerProcess {
             }
         };
         self.reaped = true;
+        self.exit_code = status.and_then(|s| s.code());
         match status {
             Some(status) => describe(pid, status),
             None => format!("worker process {pid} was lost (its status could not be read)"),

@@ -54,16 +54,9 @@ impl<T> Completer<T> {
     fn finish(&mut self, result: Result<T, TaskError>) {
         let Some(job) = self.job.take() else { return };
         *self.slot.lock() = Some(result);
-        // An error travels by unwinding through the cell (`raise`), which notes a panic on
-        // this thread; the note is for workers deciding to retire, and this was no panic.
-        let noted_before = crate::unwind::take_panicked();
         // SAFETY: the job was made by `new_task` in `promise` and is executed only here, once
         // (`job` is taken out of the option).
         let _ = unsafe { job.execute(JobMode::Run, Tally::Nowhere) };
-        let _ = crate::unwind::take_panicked();
-        if noted_before {
-            crate::unwind::note_panicked();
-        }
     }
 }
 
