@@ -217,9 +217,9 @@ where
         self.take_outcome()
     }
 
-    /// [`wait`](Self::wait), for a thread outside every pool that spins up to `spin` before
-    /// it parks (see `Registry::outside_spin`).
-    pub(crate) fn wait_spinning(&self, spin: std::time::Duration) -> StackOutcome<F, R> {
+    /// [`wait`](Self::wait), for a thread outside every pool that spins as `spin` says
+    /// before it parks (see `Registry::outside_spin`).
+    pub(crate) fn wait_spinning(&self, spin: crate::latch::Spin) -> StackOutcome<F, R> {
         self.latch.wait_spinning(spin);
         self.take_outcome()
     }

@@ -61,9 +61,9 @@ impl WakeLatch {
         self.wait_spinning(SPIN_BEFORE_PARK);
     }
 
-    /// [`wait`](Self::wait), where a thread outside every pool spins up to `spin` before it
+    /// [`wait`](Self::wait), where a thread outside every pool spins as `spin` says before it
     /// parks.
-    pub(crate) fn wait_spinning(&self, spin: std::time::Duration) {
+    pub(crate) fn wait_spinning(&self, spin: Spin) {
         let mut waiter = LatchWaiter(self);
         match WorkerThread::current() {
             Some(worker) => worker.wait_until(&mut waiter),
@@ -126,21 +126,38 @@ impl CountLatch {
     }
 }
 
-/// How long a thread outside the pool spins on a latch before it parks, unless its caller
-/// says otherwise: the wait of a broadcast. A job handed over by `install`, `join` or `scope`
-/// from outside spins as long as `Registry::outside_spin` says, which weighs the park it saves
-/// against the CPU it holds.
-const SPIN_BEFORE_PARK: std::time::Duration = std::time::Duration::from_micros(100);
+/// How a thread outside every pool waits on a latch before it parks: for how long, and
+/// whether it gives its CPU away between looks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Spin {
+    /// The longest spin before parking.
+    pub(crate) limit: std::time::Duration,
+    /// Yield the CPU between looks (to a runnable worker, if any) rather than busy-wait.
+    pub(crate) yielding: bool,
+}
 
-/// Spins until `done` or `limit` has passed.
-fn spin_briefly(done: impl Fn() -> bool, limit: std::time::Duration) {
+/// How a thread outside the pool waits on a latch before it parks, unless its caller says
+/// otherwise: the wait of a broadcast. A job handed over by `install`, `join` or `scope` from
+/// outside waits as `Registry::outside_spin` says, which weighs the park it saves against the
+/// CPU it holds.
+const SPIN_BEFORE_PARK: Spin = Spin {
+    limit: std::time::Duration::from_micros(100),
+    yielding: false,
+};
+
+/// Spins until `done` or the spin's limit has passed.
+fn spin_briefly(done: impl Fn() -> bool, spin: Spin) {
     if cfg!(loom) {
         return;
     }
     let start = std::time::Instant::now();
-    while !done() && start.elapsed() < limit {
-        for _ in 0..16 {
-            std::hint::spin_loop();
+    while !done() && start.elapsed() < spin.limit {
+        if spin.yielding {
+            thread::yield_now();
+        } else {
+            for _ in 0..16 {
+                std::hint::spin_loop();
+            }
         }
     }
 }

@@ -21,6 +21,7 @@ use crate::config::{HookFn, PanicReport, PoolConfig};
 use crate::job::{JobMode, JobRef, StackJob, StackOutcome};
 use crate::join::ShareRequest;
 use crate::lane::{LANES, NORMAL};
+use crate::latch::Spin;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering, fence};
 use crate::loom::sync::{Arc, Mutex};
 use crate::loom::thread;
@@ -66,11 +67,15 @@ pub(crate) struct Registry {
     blocking: AtomicUsize,
     /// Threads outside the pool waiting in `in_worker` (an `install`, `join` or `scope` from
     /// outside), on its own cache line: searching workers look at it between their paced
-    /// looks, and look again at once instead of finishing the pause (see `Pacer`).
+    /// looks, and look again at once, yielding their CPU between looks, instead of finishing
+    /// the pause (see `WorkerThread::search`).
     outside_waiting: CachePadded<AtomicUsize>,
-    /// How long a thread outside the pool spins on its job before it parks
+    /// Where the workers were last seen running, to pull apart two that share a CPU
+    /// (`None` where the pool is pinned or wider than the machine; see `affinity::Spread`).
+    pub(crate) spread: Option<crate::affinity::Spread>,
+    /// How a thread outside the pool spins on its job before it parks
     /// ([`outside_spin`](Self::outside_spin)).
-    outside_spin: std::time::Duration,
+    outside_spin: Spin,
     /// Starts temporary workers while fewer are alive than wanted (set by `crate::threads`,
     /// which owns the threads; the registry cannot name it).
     spare_starter: Mutex<Option<SpareStarter>>,
@@ -112,6 +117,11 @@ impl Registry {
             blocking: AtomicUsize::new(0),
             outside_waiting: CachePadded::new(AtomicUsize::new(0)),
             outside_spin: outside_spin(config.num_threads, num_cpus::get()),
+            spread: crate::affinity::Spread::new(
+                config.num_threads,
+                slots,
+                config.pin_cpus.is_some(),
+            ),
             spare_starter: Mutex::new(None),
             config,
         }
@@ -493,21 +503,31 @@ impl fmt::Debug for Registry {
     }
 }
 
-/// How long a thread outside a pool of `width` workers spins on the job it handed to the pool
-/// (an `install`, a `join` or `scope` from outside) before it parks, on a machine of `cpus`.
+/// How a thread outside a pool of `width` workers spins on the job it handed to the pool (an
+/// `install`, a `join` or `scope` from outside) before it parks, on a machine of `cpus`.
 ///
 /// Spinning saves the park and the wake-up (about 16 µs on the project's 2-core machine), but
 /// while it spins the caller holds a CPU. Where the pool is narrower than the machine that
-/// CPU is spare, and the caller spins up to 100 µs. Where the pool is as wide as the machine
-/// (the default), every CPU the caller spins on is one a busy worker of its own job needs:
-/// measured on 2 cores with a 2-thread pool (`docs/bench/history.md`, "outside spin"), a 47 µs
-/// parallel loop took 78-86 µs inside the install while the caller spun 100 µs, and 53 µs with
-/// a 5 µs spin; a 1023-node tree sum (5 µs of work) came back in 6 µs with a 5 µs spin and in
-/// 28 µs when parking at once. So there the caller spins 5 µs.
-fn outside_spin(width: usize, cpus: usize) -> std::time::Duration {
+/// CPU is spare, and the caller busy-waits up to 100 µs. Where the pool is as wide as the
+/// machine (the default), every CPU the caller spins on is one a busy worker of its own job
+/// needs, so the caller spins 5 µs and yields its CPU between looks; the searching workers
+/// yield theirs to it in turn (`WorkerThread::search`), so that the caller, once woken, runs
+/// without waiting for a busy CPU. Measured on 2 cores with a 2-thread pool
+/// (`docs/bench/history.md`, "Outside spin" and "Yielding waits and Spread"): a 47 µs
+/// parallel loop took 78-86 µs per install while the caller busy-waited 100 µs, 70-99 µs
+/// with a 5 µs busy wait, and 51-74 µs with the 5 µs yielding wait and yielding searchers
+/// (the exit from the loop to the caller went from 18-20 µs to 3); a longer yielding wait
+/// (20 µs to 1 ms) made a 3M-item loop slower (154-297 µs against 145-150).
+fn outside_spin(width: usize, cpus: usize) -> Spin {
     if width < cpus {
-        std::time::Duration::from_micros(100)
+        Spin {
+            limit: std::time::Duration::from_micros(100),
+            yielding: false,
+        }
     } else {
-        std::time::Duration::from_micros(5)
+        Spin {
+            limit: std::time::Duration::from_micros(5),
+            yielding: true,
+        }
     }
 }
