@@ -574,9 +574,9 @@ impl PoolBuilder {
     ///
     /// Unpinned (the default) on Linux, where the pool is no wider than the CPUs the process
     /// may run on, the workers still keep off each other's CPU: a worker that finds another
-    /// worker of its pool running on its CPU while a CPU of the process has none moves itself
-    /// there (it briefly pins itself to that CPU, then may run anywhere again), at most once
-    /// a millisecond. The kernel can leave two busy threads sharing one CPU for a long time,
+    /// worker of its pool on its CPU while a CPU of the process has none moves one of the two
+    /// there (always the one of the higher slot: it is briefly pinned to that CPU, then may
+    /// run anywhere again), each at most once a millisecond. The kernel can leave two busy threads sharing one CPU for a long time,
     /// and a loop split between them then runs at the speed of one CPU.
     ///
     /// Linux only: elsewhere, and when the process's CPU set cannot be read, `build` returns

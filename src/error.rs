@@ -42,13 +42,16 @@ pub(crate) struct Raised(pub(crate) TaskError);
 /// Is `payload` an error [`raise`]d rather than a panic? Cold: asked only once something
 /// unwound.
 #[cold]
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
 pub(crate) fn is_raised(payload: &(dyn Any + Send)) -> bool {
     payload.is::<Raised>()
 }
 
-/// Ends the running task with `error` as its result (see [`Raised`]).
+/// Ends the running task with `error` as its result (see [`Raised`]). The panic note that
+/// catching it leaves does not count (`unwind::take_panicked`).
 #[cfg_attr(not(feature = "process"), allow(dead_code))]
 pub(crate) fn raise(error: TaskError) -> ! {
+    crate::unwind::raising();
     std::panic::resume_unwind(Box::new(Raised(error)))
 }
 

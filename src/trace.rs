@@ -46,6 +46,9 @@ mod imp {
     }
 
     pub(crate) fn panic_caught(payload: &(dyn std::any::Any + Send)) {
+        if crate::error::is_raised(payload) {
+            return;
+        }
         let message = crate::error::panic_message(payload).unwrap_or("(a non-string payload)");
         let worker = crate::current_thread_index();
         // `panic`, not `message`: tracing names the event's own text `message`.

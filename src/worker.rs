@@ -874,12 +874,16 @@ fn run_as<R>(
         let _ = crate::affinity::pin_current(cpus[index % cpus.len()]);
     }
     registry.counters().thread_started(&worker.counters);
-    worker.note_cpu();
+    if let Some(spread) = &registry.spread {
+        spread.started(index);
+    }
     CURRENT.with(|c| c.set(&worker));
     registry.run_hook("on_thread_start", &config.on_thread_start, index);
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| body(&worker)));
     registry.run_hook("on_thread_stop", &config.on_thread_stop, index);
-    worker.forget_cpu();
+    if let Some(spread) = &registry.spread {
+        spread.ended(index);
+    }
     CURRENT.with(|c| c.set(ptr::null()));
     registry.counters().idle(&worker.counters);
     (outcome, worker)
