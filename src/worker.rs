@@ -289,8 +289,8 @@ impl WorkerThread {
         }
     }
 
-    /// Notes the CPU this worker runs on, and moves off it if another worker runs there
-    /// (see `affinity::Spread`): when it starts, wakes, and looks for work.
+    /// Notes the CPU this worker runs on, and pulls it and another worker found there apart
+    /// (see `affinity::Spread`): when it wakes and at each look for work.
     fn note_cpu(&self) {
         if let Some(spread) = &self.registry.spread {
             spread.note(self.index);
