@@ -266,17 +266,35 @@ mod tests {
         set_cpus,
     };
 
+    /// The CPUs of this process and a spread for two workers, or `None` (with a note) on a
+    /// machine where there is nothing to spread.
+    #[cfg(target_os = "linux")]
+    fn two_workers() -> Option<(Vec<usize>, Spread)> {
+        let cpus = allowed_cpus().unwrap();
+        if cpus.len() < 2 {
+            eprintln!("skipped: this process may run on one CPU only");
+            return None;
+        }
+        let spread = Spread::new(2, 2, false).expect("an unpinned pool of 2 on 2+ CPUs");
+        Some((cpus, spread))
+    }
+
+    /// Moves the calling thread onto `cpu` and lets it run on every CPU of `cpus` again
+    /// (which moves nothing): where the kernel can leave a thread.
+    #[cfg(target_os = "linux")]
+    fn leave_on(cpu: usize, cpus: &[usize]) {
+        pin_current(cpu).unwrap();
+        set_cpus(0, cpus).unwrap();
+    }
+
     /// Two workers noted on one CPU: the one of the higher slot moves to another CPU when it
     /// notes where it runs, and is free to run anywhere again after.
     #[cfg(target_os = "linux")]
     #[test]
     fn a_worker_noted_on_the_cpu_of_a_lower_slot_moves_off_it() {
-        let cpus = allowed_cpus().unwrap();
-        if cpus.len() < 2 {
-            eprintln!("skipped: this process may run on one CPU only");
+        let Some((cpus, spread)) = two_workers() else {
             return;
-        }
-        let spread = Spread::new(2, 2, false).expect("an unpinned pool of 2 on 2+ CPUs");
+        };
         let first = cpus[0];
         std::thread::scope(|s| {
             s.spawn(|| {
@@ -288,8 +306,7 @@ mod tests {
             .join()
             .unwrap();
             s.spawn(|| {
-                pin_current(first).unwrap();
-                set_cpus(0, &cpus).unwrap();
+                leave_on(first, &cpus);
                 assert_eq!(current_cpu(), Some(first));
                 spread.started(1);
                 let now = current_cpu().unwrap();
@@ -300,8 +317,7 @@ mod tests {
                     "slot 1 may run anywhere again"
                 );
                 // A second note so soon moves nothing, even where it shares a CPU again.
-                pin_current(first).unwrap();
-                set_cpus(0, &cpus).unwrap();
+                leave_on(first, &cpus);
                 spread.note(1);
                 assert_eq!(current_cpu(), Some(first), "moved twice within HOP_EVERY");
             })
@@ -319,12 +335,9 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn a_worker_moves_a_higher_slot_found_on_its_cpu() {
-        let cpus = allowed_cpus().unwrap();
-        if cpus.len() < 2 {
-            eprintln!("skipped: this process may run on one CPU only");
+        let Some((cpus, spread)) = two_workers() else {
             return;
-        }
-        let spread = Spread::new(2, 2, false).expect("an unpinned pool of 2 on 2+ CPUs");
+        };
         let first = cpus[0];
         let (tell, told) = std::sync::mpsc::channel();
         std::thread::scope(|s| {
@@ -332,8 +345,7 @@ mod tests {
             let (release, released) = std::sync::mpsc::channel::<()>();
             let (spread, cpus) = (&spread, &cpus);
             let other = s.spawn(move || {
-                pin_current(first).unwrap();
-                set_cpus(0, cpus).unwrap();
+                leave_on(first, cpus);
                 spread.started(1);
                 tell.send(current_tid()).unwrap();
                 released.recv().unwrap();

@@ -297,11 +297,16 @@ impl WorkerThread {
         }
     }
 
-    /// This worker goes to sleep (see `affinity::Spread`).
-    fn forget_cpu(&self) {
+    /// Every sleep of this worker goes through here: it counts the park, and holds no CPU
+    /// meanwhile as far as `affinity::Spread` is concerned (noted again on waking).
+    fn asleep<R>(&self, sleep: impl FnOnce() -> R) -> R {
+        self.counters.parked();
         if let Some(spread) = &self.registry.spread {
             spread.forget(self.index);
         }
+        let woken = sleep();
+        self.note_cpu();
+        woken
     }
 
     /// xorshift64*: a few cycles, good enough to pick a victim.
@@ -429,16 +434,15 @@ impl WorkerThread {
             }
             let counters = self.registry.counters();
             counters.idle(&self.counters);
-            self.counters.parked();
             // A closed pool may requeue a scope's jobs into the injectors (`take_requeued`),
             // which wakes nobody: look again now and then.
             let closed = self.registry.sleep.is_closed();
             let timeout = closed.then_some(Duration::from_millis(1));
-            self.forget_cpu();
-            self.registry
-                .sleep
-                .park_alone(self.index, &|| awaited.is_done(), timeout);
-            self.note_cpu();
+            self.asleep(|| {
+                self.registry
+                    .sleep
+                    .park_alone(self.index, &|| awaited.is_done(), timeout)
+            });
             counters.busy(&self.counters);
         }
     }
@@ -509,22 +513,20 @@ impl WorkerThread {
                 }
                 None => {
                     let probe = || self.has_work_for_me();
-                    self.counters.parked();
                     let config = self.registry.config();
                     // An elastic pool's worker may leave after `keep_alive` asleep.
                     let deadline = config.elastic().then(|| Instant::now() + config.keep_alive);
-                    self.forget_cpu();
-                    match self.registry.sleep.sleep_until(
-                        self.index,
-                        SleepKind::Idle,
-                        true,
-                        &probe,
-                        deadline,
-                    ) {
-                        Wakeup::Resumed => {
-                            searching.set(true);
-                            self.note_cpu();
-                        }
+                    let woken = self.asleep(|| {
+                        self.registry.sleep.sleep_until(
+                            self.index,
+                            SleepKind::Idle,
+                            true,
+                            &probe,
+                            deadline,
+                        )
+                    });
+                    match woken {
+                        Wakeup::Resumed => searching.set(true),
                         Wakeup::Terminate => return LoopEnd::Terminate,
                         Wakeup::Expired => {
                             searching.set(false);
@@ -579,12 +581,11 @@ impl WorkerThread {
             // Asleep inside a task: idle time, unlike the search before it.
             let counters = self.registry.counters();
             counters.idle(&self.counters);
-            self.counters.parked();
-            self.forget_cpu();
-            self.registry
-                .sleep
-                .sleep(self.index, SleepKind::Join, searching, &probe);
-            self.note_cpu();
+            self.asleep(|| {
+                self.registry
+                    .sleep
+                    .sleep(self.index, SleepKind::Join, searching, &probe)
+            });
             counters.busy(&self.counters);
             searching = true;
         }
@@ -665,13 +666,9 @@ impl WorkerThread {
             }
             // Still wanted after `block_in_place` ends (read after registering) wakes it.
             let probe = || registry.has_work() || sleep.active_temps() > registry.temps_wanted();
-            self.counters.parked();
-            self.forget_cpu();
-            match sleep.sleep(self.index, SleepKind::Idle, searching.get(), &probe) {
-                Wakeup::Resumed => {
-                    searching.set(true);
-                    self.note_cpu();
-                }
+            match self.asleep(|| sleep.sleep(self.index, SleepKind::Idle, searching.get(), &probe))
+            {
+                Wakeup::Resumed => searching.set(true),
                 // Only with a deadline, which this sleep has not.
                 Wakeup::Expired => searching.set(false),
                 Wakeup::Terminate => return leave(true),
