@@ -355,16 +355,30 @@ impl<T> Drop for Written<T> {
     }
 }
 
-/// Adds `added` to a run's length when dropped, also by unwinding: the loop that writes the
-/// items keeps its count in a register.
-struct RunCount<'r, T> {
-    run: &'r mut Written<T>,
-    added: usize,
+/// The slots one call of [`WriteSlots::fold`] wrote: `count` adjacent slots ending at `last`.
+/// Dropped, also by unwinding, it adds them to the piece's runs: the loop that writes the
+/// items keeps only the last slot and the count, so that it runs from the step's first item
+/// as the sequential loop would (peeling the first item off to learn where the run starts
+/// shifted the vectorized loop by one item, off the alignment the steps keep; see `bridge`).
+struct RunEnd<'r, T> {
+    runs: &'r mut Vec<Written<T>>,
+    last: *mut T,
+    count: usize,
 }
 
-impl<T> Drop for RunCount<'_, T> {
+impl<T> Drop for RunEnd<'_, T> {
     fn drop(&mut self) {
-        self.run.len += self.added;
+        if self.count == 0 {
+            return;
+        }
+        let start = self.last.wrapping_sub(self.count - 1);
+        match self.runs.last_mut() {
+            Some(run) if run.start.wrapping_add(run.len) == start => run.len += self.count,
+            _ => self.runs.push(Written {
+                start,
+                len: self.count,
+            }),
+        }
     }
 }
 
@@ -377,31 +391,22 @@ impl<'s, T: Send + 's> Piecewise<(T, &'s mut MaybeUninit<T>)> for WriteSlots {
     }
     fn fold<I: Iterator<Item = (T, &'s mut MaybeUninit<T>)>>(
         &self,
-        mut acc: Vec<Written<T>>,
+        mut runs: Vec<Written<T>>,
         items: I,
     ) -> Vec<Written<T>> {
-        // One call's slots are adjacent (one step of one piece): the run starts at the
-        // first and grows by one per item, with no per-item bookkeeping beyond the count.
-        let mut items = items;
-        let Some((item, slot)) = items.next() else {
-            return acc;
+        // One call's slots are adjacent (one step of one piece), so the last slot and the
+        // count say which were written.
+        let mut end = RunEnd {
+            runs: &mut runs,
+            last: std::ptr::null_mut(),
+            count: 0,
         };
-        let at: *mut T = slot.write(item);
-        let run = match acc.last_mut() {
-            Some(run) if run.start.wrapping_add(run.len) == at => run,
-            _ => {
-                acc.push(Written { start: at, len: 0 });
-                acc.last_mut().expect("just pushed")
-            }
-        };
-        // Counted in a local, added to the run when the loop ends or unwinds.
-        let mut count = RunCount { run, added: 1 };
         for (item, slot) in items {
-            slot.write(item);
-            count.added += 1;
+            end.last = slot.write(item);
+            end.count += 1;
         }
-        drop(count);
-        acc
+        drop(end);
+        runs
     }
     fn combine(&self, mut left: Vec<Written<T>>, right: Vec<Written<T>>) -> Vec<Written<T>> {
         left.extend(right);
