@@ -13,6 +13,8 @@
 //! - `cargo bench --bench priority`: how long an urgent task waits behind a saturated pool;
 //! - `cargo bench --bench waits`: CPU tasks beside tasks that block (stealpool's and tokio's
 //!   `block_in_place`, rayon sleeping plainly), and what `stealpool::isolate` costs;
+//! - `cargo bench --bench iter`: parallel iterators (`prelude`'s `par_iter` and friends)
+//!   against rayon's, the same loops on both;
 //! - `scripts/pgzip-vs-pigz`: the pgzip example's throughput against pigz (skipped, with a
 //!   note in the report, when pigz is not installed and cannot be installed).
 //!
@@ -81,6 +83,7 @@ fn run(args: &Args) -> Result<()> {
     let fork_join = bench("fork_join")?;
     let priority = bench("priority")?;
     let waits = bench("waits")?;
+    let iter = bench("iter")?;
     let gzip = run_gzip(root, &json, args.quick)?;
 
     let gzip_results = match &gzip {
@@ -92,6 +95,7 @@ fn run(args: &Args) -> Result<()> {
         &Results::load(&json, fork_join.name)?,
         &Results::load(&json, priority.name)?,
         &Results::load(&json, waits.name)?,
+        &Results::load(&json, iter.name)?,
         gzip_results.as_ref(),
     )?;
     figures.plot(&out)?;
@@ -99,7 +103,7 @@ fn run(args: &Args) -> Result<()> {
         args,
         &source,
         &figures,
-        &[&spawn, &fork_join, &priority, &waits],
+        &[&spawn, &fork_join, &priority, &waits, &iter],
         &gzip,
     );
     let path = out.join("report.md");
@@ -387,6 +391,7 @@ impl Figures {
         fork_join: &Results,
         priority: &Results,
         waits: &Results,
+        iter: &Results,
         gzip: Option<&Results>,
     ) -> Result<Self> {
         let mut figures = Self {
@@ -397,6 +402,7 @@ impl Figures {
         figures.add_spawn(spawn)?;
         figures.add_priority(priority)?;
         figures.add_waits(waits)?;
+        figures.add_iter(iter)?;
         if let Some(gzip) = gzip {
             figures.add_gzip(gzip)?;
         }
@@ -578,6 +584,48 @@ impl Figures {
         Ok(())
     }
 
+    /// iter: three of the parallel loops, stealpool's and rayon's medians per run (ms). The
+    /// sizes in the rows' wording come from the file's `config`. As for `fib(30)`, the summary's
+    /// ratio is the ratio of the two medians, like every summary cell; the bench's own table
+    /// (in its section of the report) gives the paired ratio, `stealpool_over_rayon`. No plot.
+    fn add_iter(&mut self, iter: &Results) -> Result<()> {
+        let median =
+            |row: &str, variant: &str| iter.number(&format!("tables.iter.rows.{row}.{variant}_ms"));
+        let size = |key: &str| iter.number(&format!("config.{key}")).map(format_count);
+        for (row, name) in [
+            (
+                "iter_mut",
+                format!(
+                    "`par_iter_mut`, add 1 to each of {} `u32` in place, per run: ms \
+                     (lower is better)",
+                    size("iter_mut_len")?
+                ),
+            ),
+            (
+                "map_collect",
+                format!(
+                    "`par_iter`, `map` and `collect` {} `u64` into a new `Vec`: ms \
+                     (lower is better)",
+                    size("collect_len")?
+                ),
+            ),
+            (
+                "sum",
+                format!(
+                    "`into_par_iter`, sum of `x * x % 7` over {} `u64`: ms (lower is better)",
+                    size("sum_n")?
+                ),
+            ),
+        ] {
+            self.metrics.push(Metric::new(
+                &name,
+                median(row, "stealpool")?,
+                &[("rayon", median(row, "rayon")?)],
+            ));
+        }
+        Ok(())
+    }
+
     /// pgzip-vs-pigz: MB/s of input, per tool.
     fn add_gzip(&mut self, gzip: &Results) -> Result<()> {
         let mbs = |tool: &str| gzip.number(&format!("tables.tools.rows.{tool}.mb_per_s"));
@@ -721,6 +769,18 @@ fn format_value(v: f64) -> String {
         a if a >= 1.0 => format!("{v:.2}"),
         a if a >= 0.01 => format!("{v:.3}"),
         _ => format!("{v:.4}"),
+    }
+}
+
+/// A size for a row's wording: `20M`, `50k`, or the number itself when it is not a whole
+/// number of thousands.
+fn format_count(n: f64) -> String {
+    if n >= 1e6 && n % 1e6 == 0.0 {
+        format!("{}M", n / 1e6)
+    } else if n >= 1e3 && n % 1e3 == 0.0 {
+        format!("{}k", n / 1e3)
+    } else {
+        format!("{n}")
     }
 }
 
@@ -891,6 +951,235 @@ mod tests {
         }}
     }"#;
 
+    /// An `iter.json` as `benches/iter.rs` writes it: a full run's file (every key, in the
+    /// writer's order and layout), except that `sort_len` and `filter_n` (and their rows'
+    /// descriptions) were changed so that no two sizes in `config` are equal and a size read
+    /// from the wrong key shows. Every figure in the table differs from every other.
+    const ITER: &str = r#"{
+      "format": 1,
+      "bench": "iter",
+      "quick": false,
+      "threads": 2,
+      "nproc": 2,
+      "date": "2026-12-05T18:23:21Z",
+      "unix_time_s": 1796495001,
+      "config": {
+        "rounds": 15,
+        "sum_n": 20000000,
+        "collect_len": 5000000,
+        "sort_len": 4000000,
+        "iter_mut_len": 1000000,
+        "filter_n": 2000000,
+        "nested_outer": 1000,
+        "nested_inner": 2000,
+        "batch": 10,
+        "target_coarse_max": 1.05,
+        "target_fine_max": 0.7
+      },
+      "tables": {
+        "iter": {
+          "columns": {
+            "workload": "workload",
+            "grain": "grain",
+            "sequential_ms": "sequential (ms)",
+            "stealpool_ms": "stealpool (ms)",
+            "rayon_ms": "rayon (ms)",
+            "stealpool_over_rayon": "stealpool / rayon",
+            "target_max_stealpool_over_rayon": "target",
+            "met": "verdict",
+            "perfect_split_over_rayon": "(sequential / 2) / rayon"
+          },
+          "rows": {
+            "sum": {
+              "workload": "1. sum of `x * x % 7` over `0..20000000u64`",
+              "grain": "fine",
+              "sequential_ms": 21.982861999999997,
+              "stealpool_ms": 11.862950000000001,
+              "rayon_ms": 12.161173000000002,
+              "stealpool_over_rayon": 0.9684745878740797,
+              "target_max_stealpool_over_rayon": 0.7,
+              "met": false,
+              "perfect_split_over_rayon": 0.9049996246250258
+            },
+            "map_collect": {
+              "workload": "2. `map` to `x * 3 + 1`, `collect` of 5000000 `u64`",
+              "grain": "coarse-ish",
+              "sequential_ms": 16.835936999999998,
+              "stealpool_ms": 10.074784,
+              "rayon_ms": 10.370223,
+              "stealpool_over_rayon": 0.9730067521209524,
+              "target_max_stealpool_over_rayon": 1.05,
+              "met": true,
+              "perfect_split_over_rayon": 0.7999897398037596
+            },
+            "sort_unstable": {
+              "workload": "3. `par_sort_unstable` of 4000000 random `u64`",
+              "grain": "sort",
+              "sequential_ms": 78.12495999999999,
+              "stealpool_ms": 67.00334099999999,
+              "rayon_ms": 63.645101999999994,
+              "stealpool_over_rayon": 1.0530444458263368,
+              "target_max_stealpool_over_rayon": 1.05,
+              "met": false,
+              "perfect_split_over_rayon": 0.6230790777568758
+            },
+            "iter_mut": {
+              "workload": "4. `par_iter_mut`, `+= 1` on 1000000 `u32` (per run, batches of 10)",
+              "grain": "fine",
+              "sequential_ms": 0.0687041,
+              "stealpool_ms": 0.0435857,
+              "rayon_ms": 0.096247,
+              "stealpool_over_rayon": 0.4561929202988144,
+              "target_max_stealpool_over_rayon": 0.7,
+              "met": true,
+              "perfect_split_over_rayon": 0.37198203256597423
+            },
+            "filter_count": {
+              "workload": "5. `filter` on `x % 3 == 0`, `count` over `0..2000000u64` (per run, batches of 10)",
+              "grain": "fine",
+              "sequential_ms": 0.6834532,
+              "stealpool_ms": 0.20587980000000003,
+              "rayon_ms": 0.30129259999999997,
+              "stealpool_over_rayon": 0.6829180339931081,
+              "target_max_stealpool_over_rayon": 0.7,
+              "met": true,
+              "perfect_split_over_rayon": 1.1338853579893033
+            },
+            "nested": {
+              "workload": "6. nested: 1000 outer x 2000 inner, `sum` of `(i * j) % 7`",
+              "grain": "fine",
+              "sequential_ms": 2.137505,
+              "stealpool_ms": 1.199772,
+              "rayon_ms": 1.267923,
+              "stealpool_over_rayon": 0.9337073308079433,
+              "target_max_stealpool_over_rayon": 0.7,
+              "met": false,
+              "perfect_split_over_rayon": 0.8337621336386328
+            }
+          }
+        }
+      },
+      "extra": {
+        "targets": {
+          "sum": {
+            "stealpool_over_rayon": 0.9684745878740797,
+            "limit": 0.7,
+            "met": false,
+            "perfect_split_over_rayon": 0.9049996246250258,
+            "stealpool": {
+              "min_ms": 11.125404999999999,
+              "max_ms": 14.706784
+            },
+            "rayon": {
+              "min_ms": 11.570616000000001,
+              "max_ms": 15.242831
+            },
+            "sequential": {
+              "min_ms": 21.815953999999998,
+              "max_ms": 22.581861
+            }
+          },
+          "map_collect": {
+            "stealpool_over_rayon": 0.9730067521209524,
+            "limit": 1.05,
+            "met": true,
+            "perfect_split_over_rayon": 0.7999897398037596,
+            "stealpool": {
+              "min_ms": 9.545257999999999,
+              "max_ms": 14.288573000000001
+            },
+            "rayon": {
+              "min_ms": 9.049771,
+              "max_ms": 18.537765
+            },
+            "sequential": {
+              "min_ms": 16.436122,
+              "max_ms": 18.584143
+            }
+          },
+          "sort_unstable": {
+            "stealpool_over_rayon": 1.0530444458263368,
+            "limit": 1.05,
+            "met": false,
+            "perfect_split_over_rayon": 0.6230790777568758,
+            "stealpool": {
+              "min_ms": 64.032748,
+              "max_ms": 71.364148
+            },
+            "rayon": {
+              "min_ms": 60.926595,
+              "max_ms": 74.87021100000001
+            },
+            "sequential": {
+              "min_ms": 76.964977,
+              "max_ms": 86.937499
+            }
+          },
+          "iter_mut": {
+            "stealpool_over_rayon": 0.4561929202988144,
+            "limit": 0.7,
+            "met": true,
+            "perfect_split_over_rayon": 0.37198203256597423,
+            "stealpool": {
+              "min_ms": 0.043102,
+              "max_ms": 0.0442548
+            },
+            "rayon": {
+              "min_ms": 0.045650800000000005,
+              "max_ms": 0.1005784
+            },
+            "sequential": {
+              "min_ms": 0.0678999,
+              "max_ms": 0.0735442
+            }
+          },
+          "filter_count": {
+            "stealpool_over_rayon": 0.6829180339931081,
+            "limit": 0.7,
+            "met": true,
+            "perfect_split_over_rayon": 1.1338853579893033,
+            "stealpool": {
+              "min_ms": 0.20330499999999999,
+              "max_ms": 0.36742369999999996
+            },
+            "rayon": {
+              "min_ms": 0.2843634,
+              "max_ms": 0.5826294
+            },
+            "sequential": {
+              "min_ms": 0.6800551,
+              "max_ms": 0.7526849999999999
+            }
+          },
+          "nested": {
+            "stealpool_over_rayon": 0.9337073308079433,
+            "limit": 0.7,
+            "met": false,
+            "perfect_split_over_rayon": 0.8337621336386328,
+            "stealpool": {
+              "min_ms": 1.178531,
+              "max_ms": 1.334742
+            },
+            "rayon": {
+              "min_ms": 1.226411,
+              "max_ms": 3.417626
+            },
+            "sequential": {
+              "min_ms": 2.106399,
+              "max_ms": 2.438893
+            }
+          }
+        },
+        "iter_mut_floor": {
+          "median_ms": 0.0387135,
+          "min_ms": 0.037093100000000004,
+          "max_ms": 0.0653781,
+          "over_rayon_median": 0.4022307188795495
+        }
+      }
+    }
+"#;
+
     fn fork_join() -> Results {
         Results::parse("fork_join", PathBuf::from("dir/fork_join.json"), FORK_JOIN).unwrap()
     }
@@ -1058,6 +1347,65 @@ mod tests {
         assert_eq!(peer("rayon"), Some(364.0));
         assert_eq!(peer("tokio"), Some(70.25));
         assert_eq!(peer("chili"), None);
+    }
+
+    /// The iter bench's rows: stealpool's and rayon's medians of the right workloads, sizes
+    /// from `config`, and the ratio stealpool / rayon of the medians in the rendered table.
+    #[test]
+    fn the_iter_rows_read_the_medians_of_their_workloads() {
+        let iter = Results::parse("iter", PathBuf::from("iter.json"), ITER).unwrap();
+        let mut figures = Figures {
+            metrics: Vec::new(),
+            charts: Vec::new(),
+        };
+        figures.add_iter(&iter).unwrap();
+        assert!(figures.charts.is_empty(), "no plot for the iter rows");
+        let rayon = PEERS.iter().position(|p| *p == "rayon").unwrap();
+        let expected = [
+            (
+                "`par_iter_mut`, add 1 to each of 1M `u32` in place, per run: ms \
+                 (lower is better)",
+                0.0435857,
+                0.096247,
+            ),
+            (
+                "`par_iter`, `map` and `collect` 5M `u64` into a new `Vec`: ms \
+                 (lower is better)",
+                10.074784,
+                10.370223,
+            ),
+            (
+                "`into_par_iter`, sum of `x * x % 7` over 20M `u64`: ms (lower is better)",
+                11.862950000000001,
+                12.161173000000002,
+            ),
+        ];
+        assert_eq!(figures.metrics.len(), expected.len());
+        // serde_json (without its `float_roundtrip` feature) may read a float one ulp off.
+        let close = |a: f64, b: f64| (a - b).abs() <= b.abs() * 1e-12;
+        for (m, (name, ours, theirs)) in figures.metrics.iter().zip(expected) {
+            assert_eq!(m.name, name);
+            assert!(close(m.ours, ours), "{name}: stealpool {}", m.ours);
+            let peer = m.peers[rayon].unwrap_or_else(|| panic!("{name}: no rayon figure"));
+            assert!(close(peer, theirs), "{name}: rayon {peer}");
+            let mut peers = m.peers.iter().enumerate();
+            assert!(
+                peers.all(|(i, v)| i == rayon || v.is_none()),
+                "{name}: rayon only"
+            );
+        }
+        let table = summary_table(&figures.metrics);
+        assert!(
+            table.contains(
+                "| `par_iter_mut`, add 1 to each of 1M `u32` in place, per run: ms \
+                 (lower is better) | 0.044 | 0.096 (0.45x) | | | | | |\n"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains("over 20M `u64`: ms (lower is better) | 11.9 | 12.2 (0.98x) |"),
+            "{table}"
+        );
     }
 
     /// The harness's JSON writer against a real parser: escaping, non-finite numbers, nesting.
