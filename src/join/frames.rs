@@ -36,7 +36,7 @@ impl ShareRequest {
         self.0.load(Ordering::Relaxed)
     }
 
-    fn clear(&self) {
+    pub(crate) fn clear(&self) {
         self.0.store(false, Ordering::Relaxed);
     }
 }
@@ -83,6 +83,13 @@ impl Frames {
     #[inline]
     pub(crate) fn has_spare(&self) -> bool {
         self.with_private(|private| private.len() >= SPARE_FRAMES) && !self.request.is_set()
+    }
+
+    /// True when the worker is inside no join that recorded a frame (shared or not): the
+    /// next join is the outermost one of its task that records one.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.shared.get() == 0 && self.with_private(|private| private.is_empty())
     }
 
     /// Records the `b` side of a join the worker has entered. If another worker asked for

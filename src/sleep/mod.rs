@@ -534,8 +534,9 @@ impl Sleep {
         self.terminated.load(Ordering::SeqCst)
     }
 
-    /// How many workers are registered as sleepers (for models that start from an idle pool).
-    #[cfg(all(test, loom))]
+    /// How many workers are registered as sleepers (for tests and models that start from an
+    /// idle pool).
+    #[cfg(test)]
     pub(crate) fn sleepers(&self) -> usize {
         sleeping(self.state.load(Ordering::SeqCst))
     }
