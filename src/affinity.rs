@@ -316,10 +316,20 @@ mod tests {
                     cpus,
                     "slot 1 may run anywhere again"
                 );
-                // A second note so soon moves nothing, even where it shares a CPU again.
+                // A second note so soon moves nothing, even where it shares a CPU again. Read
+                // from the slot's last-move stamp, which a move rewrites (where the thread runs
+                // is no proof: with every CPU allowed again, the kernel may move it at any time);
+                // the stamp is set to now first, so that a slow machine cannot let HOP_EVERY
+                // pass between the two moves.
+                let stamp = spread.micros() + 1;
+                spread.slots[1].moved.store(stamp, Ordering::Relaxed);
                 leave_on(first, &cpus);
                 spread.note(1);
-                assert_eq!(current_cpu(), Some(first), "moved twice within HOP_EVERY");
+                assert_eq!(
+                    spread.slots[1].moved.load(Ordering::Relaxed),
+                    stamp,
+                    "moved twice within HOP_EVERY"
+                );
             })
             .join()
             .unwrap();
