@@ -16,9 +16,8 @@
 //! under that, and halves when it takes more than four times that. So a worker answers a
 //! request within a few microseconds whether an item costs a nanosecond or a millisecond
 //! (after at most `UNTIMED_STEP - 1` items), and a short loop (a nested inner loop of a few
-//! thousand cheap items) reads the clock only a few times. On entry the worker also
-//! announces that it holds splittable work (`Sleep::notify_work`, one fence and one load when
-//! nobody sleeps): a sleeping worker is woken to ask for it, since a sleeper never asks.
+//! thousand cheap items) reads the clock only a few times. On entry the worker announces
+//! that it holds splittable work (`WorkerThread::announce_splittable`).
 //!
 //! A step of at least [`GRID`] items ends on a multiple of `GRID` counted from the loop's
 //! first item, wherever its piece began: the long steps, where the time goes, then start at
@@ -75,7 +74,7 @@ where
     let min = producer.min_len().max(1);
     let mut step = min;
     if producer.len() >= 2 * min {
-        worker.registry().sleep.notify_work();
+        worker.announce_splittable();
     }
     loop {
         let len = producer.len();

@@ -24,15 +24,9 @@
 //! next join: the next steal then finds work at once instead of waiting for a join (worth
 //! about 1% on a coarse recursion, where joins are tens of microseconds apart).
 //!
-//! Waking a sleeper: only a worker that looks for work asks, and a sleeping worker does not
-//! look. So the outermost join of a task (one that finds the worker holding no frame) calls
-//! `Sleep::notify_work`, which wakes a sleeper when no worker is searching (one fence and one
-//! load otherwise); the woken worker looks, asks, and gets the oldest frame at the next join.
-//! Without it, a join-heavy task on a pool whose other workers slept ran on one worker unless
-//! a request was still pending from an earlier search; and since the pool wakes its most
-//! recent sleeper first, the next tasks did too (seen in `cargo bench --bench fork_join`:
-//! `fib(30)` at 3.5 ms instead of 1.8, a quicksort at sequential speed, in some passes).
-//! Loops do the same at their entry (`iter::bridge`).
+//! A sleeping worker does not look for work, so it never asks: the outermost join of a task
+//! (one that finds the worker holding no frame) wakes one to ask
+//! (`WorkerThread::announce_splittable`); it gets the oldest frame at the next join.
 //!
 //! A worker that already holds `SPARE_FRAMES` (4) unshared frames, with no request pending,
 //! records no frame at all for a new join: it runs `a` then `b` like plain function calls
@@ -169,8 +163,7 @@ impl WorkerThread {
             return join_here(a, b);
         }
         if frames.is_empty() {
-            // The task's outermost join: see "Waking a sleeper" in the module docs.
-            self.registry().sleep.notify_work();
+            self.announce_splittable();
         }
         let job_b = StackJob::new(b);
         // SAFETY: `job_b` stays in this stack frame until it has been consumed: run below by
