@@ -169,12 +169,29 @@ impl Names {
                 },
                 ..Default::default()
             };
-            js.get_or_create_stream(config)
-                .await
-                .map_err(|e| NatsError::server(&format!("creating stream {name}"), e))?;
+            if let Err(e) = js.get_or_create_stream(config).await {
+                // A fleet's clients and workers connect at once, and each creates what is
+                // missing. nats-server may refuse a create that lost that race with "subjects
+                // overlap with an existing stream" (10065), though the winner made this very
+                // stream: take the stream if it is there by now.
+                if !stream_appears(js, &name).await {
+                    return Err(NatsError::server(&format!("creating stream {name}"), e));
+                }
+            }
         }
         Ok(())
     }
+}
+
+/// True once stream `name` exists, looking a few times within about 100 ms.
+async fn stream_appears(js: &jetstream::Context, name: &str) -> bool {
+    for _ in 0..5 {
+        if js.get_stream(name).await.is_ok() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
 }
 
 fn lane_name(priority: Priority) -> &'static str {
