@@ -12,21 +12,22 @@
 //!
 //! The step adapts to the cost of the items: it starts at the smallest piece and doubles
 //! blindly up to [`UNTIMED_STEP`] items; from there each step is timed, and the next one grows
-//! eightfold while a step takes under a quarter of the target (`step_target`), doubles while
-//! it takes under the target, and halves when it takes more than four times the target. So a
-//! worker answers a request within a few microseconds whether an item costs a nanosecond or
-//! a millisecond (after at most `UNTIMED_STEP - 1` items), and a short loop (a nested inner
-//! loop of a few thousand cheap items) reads the clock only a few times. On entry the worker
-//! announces that it holds splittable work (`WorkerThread::announce_splittable`).
+//! eightfold while a step takes under a quarter of the target (`step_target`), doubles while it
+//! takes under the target, and halves when it takes more than four times the target. So, while
+//! its piece is young, a worker answers a request within a few microseconds whether an item
+//! costs a nanosecond or a millisecond (after at most `UNTIMED_STEP - 1` items), and a short
+//! loop (a nested inner loop of a few thousand cheap items) reads the clock only a few times.
+//! On entry the worker announces that it holds splittable work
+//! (`WorkerThread::announce_splittable`).
 //!
 //! The target is [`STEP_TARGET`] until the piece has run for `STEP_TARGET * AGE_SHARE`; from
-//! there it is the time the piece has run divided by [`AGE_SHARE`], so a request waits
-//! about a sixteenth of the piece's age at most (four targets). A step's end is not free where the
-//! loop writes fresh memory: with a page fault every 512 `u64`, each end cost 0.5-0.8 µs on
-//! the 2-core machine, also in a plain chunked loop with no pool (1-thread `map` + `collect`
-//! of 5M `u64`: 4 µs steps 19 ms, 65536-item steps 18; `docs/bench/history.md`). A loop of
-//! tens of microseconds keeps its 4 µs steps; a long one stretches them as it goes, and each
-//! half of a split starts short again.
+//! there it is the time the piece has run divided by [`AGE_SHARE`], so a request waits about a
+//! sixteenth of the piece's age at most (four targets). A step's end is not free where the loop
+//! writes fresh memory: with a page fault every 512 `u64`, each end cost 0.4-0.8 µs on the
+//! 2-core machine, also in a plain chunked loop with no pool (1-thread `map` + `collect` of 5M
+//! `u64`: 4 µs steps 19 ms, 65536-item steps 18; `docs/bench/history.md`). A loop of tens of
+//! microseconds keeps its 4 µs steps; a long one stretches them as it goes, and each half of a
+//! split starts short again.
 //!
 //! A step of at least [`GRID`] items ends on a multiple of `GRID` counted from the loop's
 //! first item, wherever its piece began: the long steps, where the time goes, then start at
