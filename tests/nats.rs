@@ -293,6 +293,40 @@ fn clients_that_create_the_streams_at_once_all_connect() {
     }
 }
 
+/// The same race for workers: eight start at once on a fresh prefix, each creating the
+/// streams and the workers' durable consumer, 100 rounds; every one must start (each stops at
+/// once: its shutdown future is ready). Without the fallback in `ensure_streams` one failed
+/// at round 20 and at round 39 (two runs of two).
+#[test]
+fn workers_that_start_at_once_all_start() {
+    let server = Server::start("worker-race");
+    for round in 0..100 {
+        let prefix = format!("wrace{round}");
+        let barrier = Arc::new(std::sync::Barrier::new(8));
+        let starting: Vec<_> = (0..8)
+            .map(|_| {
+                let (url, prefix, barrier) = (server.url(), prefix.clone(), Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    stealpool::nats::NatsWorker::builder(&url)
+                        .prefix(&prefix)
+                        .handle("fib", fib)
+                        .run(std::future::ready(()))
+                        .map(drop)
+                })
+            })
+            .collect();
+        for thread in starting {
+            let started = thread.join().expect("a starting thread panicked");
+            assert!(
+                started.is_ok(),
+                "round {round}: a worker failed to start: {}",
+                started.unwrap_err()
+            );
+        }
+    }
+}
+
 #[test]
 fn work_resumes_after_a_server_restart() {
     let mut server = Server::start("restart");
