@@ -267,30 +267,13 @@ fn a_poison_job_is_dead_lettered_and_holds_up_nothing() {
 #[test]
 fn clients_that_create_the_streams_at_once_all_connect() {
     let server = Server::start("create-race");
-    for round in 0..200 {
-        let prefix = format!("race{round}");
-        let barrier = Arc::new(std::sync::Barrier::new(8));
-        let connecting: Vec<_> = (0..8)
-            .map(|_| {
-                let (url, prefix, barrier) = (server.url(), prefix.clone(), Arc::clone(&barrier));
-                std::thread::spawn(move || {
-                    barrier.wait();
-                    NatsClient::builder(&url)
-                        .prefix(&prefix)
-                        .connect()
-                        .map(drop)
-                })
-            })
-            .collect();
-        for thread in connecting {
-            let connected = thread.join().expect("a connecting thread panicked");
-            assert!(
-                connected.is_ok(),
-                "round {round}: a client failed to connect: {}",
-                connected.unwrap_err()
-            );
-        }
-    }
+    all_at_once(
+        &server,
+        "race",
+        200,
+        "a client failed to connect",
+        |url, prefix| NatsClient::builder(url).prefix(prefix).connect().map(drop),
+    );
 }
 
 /// The same race for workers: eight start at once on a fresh prefix, each creating the
@@ -300,29 +283,48 @@ fn clients_that_create_the_streams_at_once_all_connect() {
 #[test]
 fn workers_that_start_at_once_all_start() {
     let server = Server::start("worker-race");
-    for round in 0..100 {
-        let prefix = format!("wrace{round}");
+    all_at_once(
+        &server,
+        "wrace",
+        100,
+        "a worker failed to start",
+        |url, prefix| {
+            stealpool::nats::NatsWorker::builder(url)
+                .prefix(prefix)
+                .handle("fib", fib)
+                .run(std::future::ready(()))
+                .map(drop)
+        },
+    );
+}
+
+/// `rounds` rounds, each on a fresh prefix `<stem><round>`: eight threads released together
+/// run `start(url, prefix)`, and every one must succeed (else the test fails with `failed`
+/// and the error).
+fn all_at_once<E: std::fmt::Display + Send + 'static>(
+    server: &Server,
+    stem: &str,
+    rounds: usize,
+    failed: &str,
+    start: fn(&str, &str) -> Result<(), E>,
+) {
+    for round in 0..rounds {
+        let prefix = format!("{stem}{round}");
         let barrier = Arc::new(std::sync::Barrier::new(8));
-        let starting: Vec<_> = (0..8)
+        let threads: Vec<_> = (0..8)
             .map(|_| {
                 let (url, prefix, barrier) = (server.url(), prefix.clone(), Arc::clone(&barrier));
                 std::thread::spawn(move || {
                     barrier.wait();
-                    stealpool::nats::NatsWorker::builder(&url)
-                        .prefix(&prefix)
-                        .handle("fib", fib)
-                        .run(std::future::ready(()))
-                        .map(drop)
+                    start(&url, &prefix)
                 })
             })
             .collect();
-        for thread in starting {
-            let started = thread.join().expect("a starting thread panicked");
-            assert!(
-                started.is_ok(),
-                "round {round}: a worker failed to start: {}",
-                started.unwrap_err()
-            );
+        for thread in threads {
+            let outcome = thread.join().expect("a starting thread panicked");
+            if let Err(e) = outcome {
+                panic!("round {round}: {failed}: {e}");
+            }
         }
     }
 }

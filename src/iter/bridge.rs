@@ -62,13 +62,7 @@ where
     P: Producer,
     C: Consumer<P::Item>,
 {
-    match WorkerThread::current() {
-        Some(worker) => drive(worker, producer, consumer, consumer.folder(), 0),
-        None => consumer
-            .folder()
-            .consume_iter(producer.into_iter())
-            .complete(),
-    }
+    continue_here(producer, consumer, consumer.folder(), 0)
 }
 
 /// Goes through `producer` with `folder`, splitting when another worker asks. `at` is where
@@ -155,7 +149,8 @@ fn step_len(at: usize, step: usize) -> usize {
     (at + step).next_multiple_of(GRID) - at
 }
 
-/// One half of a split, on whichever worker runs it; `at` as for [`drive`].
+/// A piece of the loop (all of it, or one half of a split), on whichever worker runs it;
+/// `at` as for [`drive`].
 fn continue_here<P, C>(producer: P, consumer: &C, folder: C::Folder, at: usize) -> C::Result
 where
     P: Producer,
